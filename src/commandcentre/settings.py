@@ -1,0 +1,50 @@
+"""Every option of Command Centre in one place.
+
+Options come from `COMMANDCENTRE_*` environment variables or an optional `.env` file;
+the defaults run the embedded single-process setup (SQLite under ./var/).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COMMANDCENTRE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="sqlite:///var/commandcentre.db",
+        description="SQLAlchemy URL. SQLite file by default; postgresql://user@host/db at scale.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Where local files live.")
+    secret_key: str = Field(
+        default="",
+        description="Signs unsubscribe links and similar tokens. Generated into data_dir if empty.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8000, description="Port `serve` listens on.")
+    session_days: int = Field(default=14, description="How long a sign-in lasts.")
+    secure_cookies: bool = Field(
+        default=False, description="Mark cookies Secure (turn on behind HTTPS)."
+    )
+    login_max_failures: int = Field(
+        default=5, description="Failed sign-ins per email and address before a pause."
+    )
+    login_lockout_minutes: int = Field(default=15, description="Length of that pause.")
+    import_max_bytes: int = Field(default=20_000_000, description="Largest import file.")
+    import_max_field_chars: int = Field(default=10_000, description="Longest imported field.")
+    demo_email: str = Field(default="demo@example.com", description="Demo sign-in email.")
+    demo_password: str = Field(default="demo-password", description="Demo sign-in password.")
+    demo_workspace: str = Field(default="demo", description="Demo workspace slug.")
+    page_size: int = Field(default=25, description="Rows per page in lists.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
