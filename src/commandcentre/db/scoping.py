@@ -62,10 +62,7 @@ def _filter_tenant_rows(state: ORMExecuteState) -> None:
 
 
 def _touches_tenant_table(state: ORMExecuteState) -> bool:
-    for mapper in state.all_mappers:
-        if issubclass(mapper.class_, WorkspaceScoped):
-            return True
-    return False
+    return any(issubclass(mapper.class_, WorkspaceScoped) for mapper in state.all_mappers)
 
 
 @event.listens_for(Session, "before_flush")
@@ -85,9 +82,7 @@ def _stamp_tenant_rows(session: Session, _flush_context: Any, _instances: Any) -
 
 
 @contextmanager
-def workspace_session(
-    factory: sessionmaker[Session], workspace_id: uuid.UUID
-) -> Iterator[Session]:
+def workspace_session(factory: sessionmaker[Session], workspace_id: uuid.UUID) -> Iterator[Session]:
     """A transaction bound to one workspace: commit on success, roll back on error."""
     with factory() as session:
         bind_workspace(session, workspace_id)

@@ -1,0 +1,16 @@
+"""The Command Centre dashboard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from commandcentre.web.deps import PageCaller, PageSession
+from commandcentre.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, caller: PageCaller, session: PageSession) -> HTMLResponse:
+    return render(request, "dashboard.html", caller)
