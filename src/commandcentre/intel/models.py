@@ -267,6 +267,4 @@ class ImportRun(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     error_count: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
     message: Mapped[str | None] = mapped_column(Text)
-    user_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -6,12 +6,48 @@ from fastapi import APIRouter
 
 
 def api_routers() -> list[APIRouter]:
-    from commandcentre.web.api import health, workspace
+    from commandcentre.web.api import (
+        accounts,
+        contacts,
+        discovery,
+        events,
+        health,
+        imports,
+        opportunities,
+        workspace,
+    )
 
-    return [health.router, workspace.router]
+    return [
+        health.router,
+        workspace.router,
+        events.router,
+        contacts.router,
+        accounts.router,
+        opportunities.router,
+        imports.router,
+        discovery.router,
+    ]
 
 
 def page_routers() -> list[APIRouter]:
-    from commandcentre.web.pages import auth, dashboard, settings
+    from commandcentre.web.pages import (
+        accounts,
+        auth,
+        contacts,
+        dashboard,
+        events,
+        imports,
+        opportunities,
+        settings,
+    )
 
-    return [auth.router, dashboard.router, settings.router]
+    return [
+        auth.router,
+        dashboard.router,
+        opportunities.router,
+        events.router,
+        contacts.router,
+        accounts.router,
+        imports.router,
+        settings.router,
+    ]

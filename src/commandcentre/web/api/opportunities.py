@@ -1,0 +1,7 @@
+"""API routes: opportunities."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["opportunities"])
