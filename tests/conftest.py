@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -17,8 +18,12 @@ from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.settings import Settings
 from commandcentre.web.app import create_app
+from commandcentre.workspaces import passwords
 
 BACKENDS = ["sqlite", "postgres"]
+
+# Production cost is ~0.1 s per hash; tests create hundreds of users.
+passwords.use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -65,7 +70,7 @@ def ctx(database: databases.Database, clock: ManualClock, tmp_path: Path) -> App
         database_url=database.url,
         data_dir=tmp_path / "var",
         secret_key="test-secret",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     return AppContext(
         settings=settings,

@@ -7,6 +7,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 _hasher = PasswordHasher()
 
+
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Swap the hasher's cost parameters (tests use a cheap one; hashes record their own)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not-a-real-password")
+
+
 MIN_PASSWORD_LENGTH = 8
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from commandcentre.web.deps import PageCaller, PageSession
+from commandcentre.intel.overview import overview
+from commandcentre.web.deps import Ctx, PageCaller, PageSession
 from commandcentre.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, caller: PageCaller, session: PageSession) -> HTMLResponse:
-    return render(request, "dashboard.html", caller)
+def dashboard(request: Request, caller: PageCaller, session: PageSession, ctx: Ctx) -> HTMLResponse:
+    today = ctx.clock.now().date()
+    return render(
+        request, "dashboard.html", caller, overview=overview(session=session, today=today)
+    )
