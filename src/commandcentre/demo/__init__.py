@@ -1,0 +1,1 @@
+"""Demo data for showing Command Centre without real customer records."""
