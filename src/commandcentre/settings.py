@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     demo_password: str = Field(default="demo-password", description="Demo sign-in password.")
     demo_workspace: str = Field(default="demo", description="Demo workspace slug.")
     page_size: int = Field(default=25, description="Rows per page in lists.")
+    queue_url: str = Field(
+        default="",
+        description="Job-queue storage for wake-ups: empty = SQLite file in data_dir, "
+        "redis://host:6379/0, or postgresql://user@host/db.",
+    )
+    worker_threads: int = Field(default=4, ge=1, le=64, description="Threads per worker.")
+    tick_seconds: float = Field(
+        default=5.0, gt=0, description="How often workers sweep for due and lost work."
+    )
+    lease_seconds: float = Field(
+        default=120.0, gt=0, description="How long a worker may hold a claimed row."
+    )
 
 
 @lru_cache(maxsize=1)

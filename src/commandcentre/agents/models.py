@@ -60,7 +60,6 @@ class AgentTask(IdMixin, TimestampMixin, ClaimMixin, WorkspaceScoped, Base):
         # The claim query: due pending tasks by priority then age.
         Index(
             "ix_agent_tasks_due",
-            "agent_id",
             "priority_rank",
             "created_at",
             sqlite_where=text("status = 'pending'"),
@@ -137,6 +136,8 @@ class AgentMessage(IdMixin, ClaimMixin, WorkspaceScoped, Base):
     response_deadline_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
+    # Set when an unanswered request was escalated, so it escalates once.
+    escalated_at: Mapped[datetime | None]
     task_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("agent_tasks.id", ondelete="SET NULL")
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -14,7 +17,23 @@ from commandcentre.web.templating import TEMPLATES_DIR
 STATIC_DIR = TEMPLATES_DIR.with_name("static")
 
 
-def create_app(ctx: AppContext) -> FastAPI:
+def create_app(ctx: AppContext, *, with_worker: bool = False) -> FastAPI:
+    """The app; `with_worker` runs the agent worker in this process (the single-box default)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if with_worker:
+            from commandcentre.agents.worker import Worker
+
+            worker = Worker(ctx)
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop(graceful=True)
+
     app = FastAPI(
         title="Command Centre API",
         version="0.1.0",
@@ -22,6 +41,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     errors.install(app)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:58:37.891000
+Create Date: 2026-11-25 13:20:57.678725
 """
 
 from __future__ import annotations
@@ -973,7 +973,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_agent_tasks_agent_id"), ["agent_id"], unique=False)
         batch_op.create_index(
             "ix_agent_tasks_due",
-            ["agent_id", "priority_rank", "created_at"],
+            ["priority_rank", "created_at"],
             unique=False,
             sqlite_where=sa.text("status = 'pending'"),
             postgresql_where=sa.text("status = 'pending'"),
@@ -1122,6 +1122,7 @@ def upgrade() -> None:
         ),
         sa.Column("read_at", commandcentre.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("responded_at", commandcentre.db.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", commandcentre.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("task_id", sa.Uuid(), nullable=True),
         sa.Column("created_at", commandcentre.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),

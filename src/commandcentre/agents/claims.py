@@ -1,0 +1,68 @@
+"""Claiming rows for work: one conditional UPDATE, SKIP LOCKED on PostgreSQL.
+
+A claimed row records who holds it and until when; a row whose lease ran out is found
+again by the sweep. The same helper serves every kind of work row.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+
+def claim(
+    session: Session,
+    model: Any,
+    candidates: Select[Any],
+    *,
+    values: dict[str, Any],
+) -> list[uuid.UUID]:
+    """Claim the rows `candidates` selects (ids, ordered, limited) and set `values`."""
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    stmt = (
+        update(model)
+        .where(model.id.in_(candidates.scalar_subquery()))
+        .values(**values)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(stmt))
+
+
+def hold(
+    session: Session,
+    model: Any,
+    row_id: uuid.UUID,
+    *,
+    conditions: Sequence[ColumnElement[bool]],
+    now: datetime,
+) -> bool:
+    """Lock a claimed row for this transaction if we still own it.
+
+    The UPDATE takes the row lock on PostgreSQL (the write lock on SQLite) before any side
+    effect, so a worker whose lease was taken over finds out now, not after it acted.
+    """
+    result = session.execute(
+        update(model)
+        .where(model.id == row_id, *conditions)
+        # A no-op assignment: the point is the lock and the ownership check.
+        .values(claimed_by=model.claimed_by)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def backoff(
+    attempts: int, *, base: float = 2.0, cap: float = 300.0, rng: random.Random | None = None
+) -> timedelta:
+    """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempts)) seconds."""
+    ceiling = min(cap, base * (2 ** max(0, attempts)))
+    return timedelta(seconds=(rng or random).uniform(0, ceiling))

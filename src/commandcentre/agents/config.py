@@ -1,0 +1,66 @@
+"""Typed, validated configuration for each agent type (JSON uses the seed's camelCase)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from commandcentre.errors import InvalidInput
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+
+class OutreachConfig(AgentConfig):
+    autoApprove: bool = Field(
+        default=False, description="Send drafts without review when no flag is raised."
+    )
+    maxDailyOutreach: int = Field(default=50, ge=1, le=1000)
+    tone: Literal["professional", "friendly", "casual"] = "professional"
+
+
+class FollowupConfig(AgentConfig):
+    followupDelayDays: int = Field(default=3, ge=1, le=30, description="Business days.")
+    maxFollowups: int = Field(default=2, ge=0, le=5)
+
+
+class PlanningConfig(AgentConfig):
+    highPriorityThreshold: float = Field(
+        default=70.0, ge=0, le=100, description="Priority at which Outreach is told."
+    )
+    sweepNewOpportunities: bool = Field(
+        default=True, description="Analyse new opportunities on every tick."
+    )
+
+
+class ResearchConfig(AgentConfig):
+    maxNotesPerContact: int = Field(default=5, ge=1, le=50)
+
+
+CONFIG_MODELS: dict[str, type[AgentConfig]] = {
+    "outreach": OutreachConfig,
+    "followup": FollowupConfig,
+    "planning": PlanningConfig,
+    "research": ResearchConfig,
+}
+
+
+def validate_config(agent_type: str, data: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate a (partial) config and return it complete, with defaults filled in."""
+    model = CONFIG_MODELS.get(agent_type)
+    if model is None:
+        raise InvalidInput(f"unknown agent type '{agent_type}'", field="agentType")
+    try:
+        return model.model_validate(data or {}).model_dump()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise InvalidInput(f"config.{where}: {first['msg']}", field=f"config.{where}") from None
+
+
+def merged_config(
+    agent_type: str, current: dict[str, Any], changes: dict[str, Any]
+) -> dict[str, Any]:
+    return validate_config(agent_type, {**current, **changes})

@@ -1,0 +1,96 @@
+"""Pumps: each claims a batch of due rows, processes each in its own transaction, and says
+how many it did. Workers run them on wake-ups and on every tick; tests step them by hand."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from commandcentre.agents import delivery, tasks
+from commandcentre.agents.models import Agent
+from commandcentre.clock import Clock
+from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
+from commandcentre.planning import recommendations
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pumps:
+    factory: sessionmaker[Session]
+    clock: Clock
+    worker: str
+
+    def process_tasks(self, limit: int = 10) -> int:
+        done = 0
+        for task_id in tasks.claim_due(
+            factory=self.factory, clock=self.clock, worker=self.worker, limit=limit
+        ):
+            if tasks.process(
+                factory=self.factory, clock=self.clock, task_id=task_id, worker=self.worker
+            ):
+                done += 1
+        return done
+
+    def process_messages(self, limit: int = 20) -> int:
+        done = 0
+        for message_id in delivery.claim_due(
+            factory=self.factory, clock=self.clock, worker=self.worker, limit=limit
+        ):
+            if delivery.deliver(
+                factory=self.factory, clock=self.clock, message_id=message_id, worker=self.worker
+            ):
+                done += 1
+        return done
+
+    def sweep(self) -> int:
+        """Recover expired leases and overdue requests."""
+        return tasks.sweep_expired(factory=self.factory, clock=self.clock) + delivery.sweep(
+            factory=self.factory, clock=self.clock
+        )
+
+    def queue_planning(self) -> int:
+        """Ask each running Planning agent to analyse its workspace's new opportunities."""
+        with self.factory() as session:
+            session.info[SYSTEM_KEY] = True
+            planners = list(
+                session.execute(
+                    select(Agent.id, Agent.workspace_id, Agent.config).where(
+                        Agent.agent_type == "planning", Agent.paused_at.is_(None)
+                    )
+                ).tuples()
+            )
+        queued = 0
+        for agent_id, workspace_id, config in planners:
+            if not config.get("sweepNewOpportunities", True):
+                continue
+            with self.factory() as session:
+                bind_workspace(session, workspace_id)
+                with session.begin():
+                    agent = session.get(Agent, agent_id)
+                    if agent is not None:
+                        queued += recommendations.queue_new_opportunities(
+                            session=session, clock=self.clock, agent=agent
+                        )
+        return queued
+
+    def tick(self) -> dict[str, int]:
+        """The periodic work: recover, plan, then drain what is due."""
+        result = {"swept": self.sweep(), "queued": self.queue_planning()}
+        result["messages"] = self.drain(self.process_messages)
+        result["tasks"] = self.drain(self.process_tasks)
+        result["messages"] += self.drain(self.process_messages)
+        return result
+
+    @staticmethod
+    def drain(pump: object, rounds: int = 50) -> int:
+        total = 0
+        for _ in range(rounds):
+            done = pump()  # type: ignore[operator]
+            total += done
+            if not done:
+                break
+        return total

@@ -1,0 +1,182 @@
+"""Workers: Huey delivers wake-ups and ticks to threads that run the pumps.
+
+Huey does not acknowledge tasks (a killed worker loses what it held), so it is only a
+doorbell: every wake-up runs a pump that claims rows from the database, and a ticker
+enqueues the periodic sweep that also finds work whose wake-up was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+from commandcentre.agents import delivery, tasks, wakeup
+from commandcentre.agents.pumps import Pumps
+from commandcentre.context import AppContext
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "commandcentre"
+
+
+@dataclass
+class JobQueue:
+    """The Huey instance and the enqueue functions of the runtime's jobs."""
+
+    huey: Huey
+    worker_id: str
+    jobs: dict[str, Callable[[], Any]]
+
+    def wake(self, kind: str) -> None:
+        self.jobs[kind]()
+
+
+def make_queue(ctx: AppContext) -> JobQueue:
+    """The Huey instance for the configured storage, with the runtime's tasks registered."""
+    url = ctx.settings.queue_url
+    common: dict[str, Any] = {
+        "results": False,
+        "store_none": False,
+        "store_intermediate_errors": False,
+    }
+    if not url:
+        path = Path(ctx.settings.data_dir) / "queue.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        # The queue pickles its messages: nobody else may write to it.
+        os.chmod(path, 0o600)
+        queue: Huey = SqliteHuey(QUEUE_NAME, filename=str(path), **common)
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        queue = RedisHuey(QUEUE_NAME, url=url, blocking=True, read_timeout=1, **common)
+    elif url.startswith(("postgresql://", "postgres://")):
+        queue = PostgresHuey(
+            QUEUE_NAME, dsn=url.replace("postgresql+psycopg", "postgresql"), **common
+        )
+    else:
+        raise ValueError(f"COMMANDCENTRE_QUEUE_URL: unsupported queue storage '{url}'")
+    return _register(queue, ctx)
+
+
+def _register(queue: Huey, ctx: AppContext) -> JobQueue:
+    lease = timedelta(seconds=ctx.settings.lease_seconds)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+    def pumps() -> Pumps:
+        return Pumps(factory=ctx.session_factory, clock=ctx.clock, worker=worker_id)
+
+    def pump_tasks() -> int:
+        done = 0
+        for task_id in tasks.claim_due(
+            factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, limit=10, lease=lease
+        ):
+            if tasks.process(
+                factory=ctx.session_factory, clock=ctx.clock, task_id=task_id, worker=worker_id
+            ):
+                done += 1
+        return done
+
+    def pump_messages() -> int:
+        done = 0
+        for message_id in delivery.claim_due(
+            factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, limit=20, lease=lease
+        ):
+            if delivery.deliver(
+                factory=ctx.session_factory,
+                clock=ctx.clock,
+                message_id=message_id,
+                worker=worker_id,
+            ):
+                done += 1
+        return done
+
+    def tick() -> dict[str, int]:
+        return pumps().tick()
+
+    jobs = {
+        "tasks": queue.task(name="pump_tasks")(pump_tasks),
+        "messages": queue.task(name="pump_messages")(pump_messages),
+        "tick": queue.task(name="tick")(tick),
+    }
+    return JobQueue(huey=queue, worker_id=worker_id, jobs=jobs)
+
+
+class _QuietConsumer(Consumer):  # type: ignore[misc]
+    """Huey's consumer without its own signal handling: the owner decides when to stop."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+class Worker:
+    """Consumer threads plus a ticker, started and stopped together."""
+
+    def __init__(self, ctx: AppContext, *, threads: int | None = None) -> None:
+        self.ctx = ctx
+        self.queue = make_queue(ctx)
+        self.consumer = _QuietConsumer(
+            self.queue.huey,
+            workers=threads or ctx.settings.worker_threads,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.02,
+            backoff=1.3,
+            max_delay=0.25,
+            check_worker_health=True,
+        )
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="cc-ticker", daemon=True)
+
+    @property
+    def worker_id(self) -> str:
+        return self.queue.worker_id
+
+    def start(self) -> None:
+        wakeup.install(self.queue.wake)
+        self.consumer.start()
+        self._ticker.start()
+        log.info("worker %s started", self.worker_id)
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.queue.wake("tick")
+            except Exception:
+                log.exception("could not enqueue the tick")
+            self._stop.wait(self.ctx.settings.tick_seconds)
+
+    def stop(self, *, graceful: bool = True) -> None:
+        self._stop.set()
+        wakeup.install(None)
+        self.consumer.stop(graceful=graceful)
+        released = tasks.release_claims(
+            factory=self.ctx.session_factory, clock=self.ctx.clock, worker=self.worker_id
+        )
+        if released:
+            log.info("gave back %d claimed tasks", released)
+        log.info("worker %s stopped", self.worker_id)
+
+    def run_until_signalled(self) -> None:
+        """Run until SIGTERM or SIGINT, then finish in-flight work and stop."""
+        stop = threading.Event()
+
+        def handler(signum: int, _frame: object) -> None:
+            log.info("received %s, stopping gracefully", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+        self.start()
+        stop.wait()
+        self.stop(graceful=True)
