@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, update
@@ -43,7 +43,6 @@ def hold(
     row_id: uuid.UUID,
     *,
     conditions: Sequence[ColumnElement[bool]],
-    now: datetime,
 ) -> bool:
     """Lock a claimed row for this transaction if we still own it.
 
