@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commandcentre.agents.models import AgentTask, Approval
+from commandcentre.agents.models import AgentMessage, AgentTask, Approval
 from commandcentre.clock import Clock
 from commandcentre.errors import Conflict, InvalidInput, NotFound
+
+REWAIT = timedelta(hours=24)
 
 if TYPE_CHECKING:
     from commandcentre.agents.base import ApprovalRequest
@@ -118,7 +121,7 @@ def decide_escalation(
     session: Session,
     clock: Clock,
     approval_id: uuid.UUID,
-    user_id: uuid.UUID,
+    user_id: uuid.UUID | None,
     choice: str,
     reason: str | None = None,
 ) -> Approval:
@@ -132,4 +135,16 @@ def decide_escalation(
     _close(
         approval, clock=clock, status="approved", user_id=user_id, decision=choice, reason=reason
     )
+    _apply_to_request(session=session, clock=clock, approval=approval, choice=choice)
     return approval
+
+
+def _apply_to_request(*, session: Session, clock: Clock, approval: Approval, choice: str) -> None:
+    """An overdue request's escalation: waiting longer re-arms its deadline once more."""
+    request_id = approval.context.get("requestId")
+    if not request_id or choice != "wait longer":
+        return
+    request = session.get(AgentMessage, uuid.UUID(str(request_id)))
+    if request is not None and request.responded_at is None:
+        request.escalated_at = None
+        request.response_deadline_at = clock.now() + REWAIT

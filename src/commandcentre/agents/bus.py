@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity, approvals, wakeup
@@ -50,6 +51,8 @@ def send(
         requires_response = True
     if message_type == "response" and response_to is None:
         raise InvalidInput("a response must answer a request", field="responseToId")
+    if response_to is not None and response_to.responded_at is not None:
+        raise Conflict("this request already has its response")
     now = clock.now()
     message = AgentMessage(
         from_agent_id=sender.id if sender else None,
@@ -69,10 +72,14 @@ def send(
     )
     session.add(message)
     if response_to is not None:
-        if response_to.responded_at is not None:
-            raise Conflict("this request already has its response")
         response_to.responded_at = now
-    session.flush()
+    try:
+        # Another worker may have answered the same request a moment ago: the unique
+        # index on response_to_id decides, and the loser gets a clear conflict.
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict("this request already has its response") from None
     who = sender.name if sender else "You"
     to = recipient.name if recipient else "you"
     activity.record(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,11 +24,17 @@ class Pumps:
     factory: sessionmaker[Session]
     clock: Clock
     worker: str
+    # The worker's configured lease; without it tick-driven claims got the 2-minute default.
+    lease: timedelta = tasks.DEFAULT_LEASE
 
     def process_tasks(self, limit: int = 10) -> int:
         done = 0
         for task_id in tasks.claim_due(
-            factory=self.factory, clock=self.clock, worker=self.worker, limit=limit
+            factory=self.factory,
+            clock=self.clock,
+            worker=self.worker,
+            limit=limit,
+            lease=self.lease,
         ):
             if tasks.process(
                 factory=self.factory, clock=self.clock, task_id=task_id, worker=self.worker
@@ -38,7 +45,11 @@ class Pumps:
     def process_messages(self, limit: int = 20) -> int:
         done = 0
         for message_id in delivery.claim_due(
-            factory=self.factory, clock=self.clock, worker=self.worker, limit=limit
+            factory=self.factory,
+            clock=self.clock,
+            worker=self.worker,
+            limit=limit,
+            lease=self.lease,
         ):
             if delivery.deliver(
                 factory=self.factory, clock=self.clock, message_id=message_id, worker=self.worker
@@ -61,7 +72,7 @@ class Pumps:
                     select(Agent.id, Agent.workspace_id, Agent.config).where(
                         Agent.agent_type == "planning", Agent.paused_at.is_(None)
                     )
-                ).tuples()
+                ).all()
             )
         queued = 0
         for agent_id, workspace_id, config in planners:

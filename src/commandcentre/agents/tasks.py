@@ -158,7 +158,7 @@ def approve(
     session: Session,
     clock: Clock,
     task_id: uuid.UUID,
-    user_id: uuid.UUID,
+    user_id: uuid.UUID | None,
     choice: str = "approve",
 ) -> AgentTask:
     task = get_or_404(session=session, task_id=task_id)
@@ -191,7 +191,7 @@ def approve(
 
 
 def reject(
-    *, session: Session, clock: Clock, task_id: uuid.UUID, user_id: uuid.UUID, reason: str
+    *, session: Session, clock: Clock, task_id: uuid.UUID, user_id: uuid.UUID | None, reason: str
 ) -> AgentTask:
     reason = reason.strip()
     if not reason:
