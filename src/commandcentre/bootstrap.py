@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commandcentre.agents.config import validate_config
 from commandcentre.agents.models import Agent
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session, workspace_session
@@ -28,10 +29,15 @@ def ensure_agents(*, session: Session, workspace: Workspace) -> None:
     existing = set(
         session.scalars(select(Agent.agent_type).where(Agent.workspace_id == workspace.id))
     )
-    for agent_type, name, config in DEFAULT_AGENTS:
+    for agent_type, name in DEFAULT_AGENTS:
         if agent_type not in existing:
             session.add(
-                Agent(workspace_id=workspace.id, agent_type=agent_type, name=name, config=config)
+                Agent(
+                    workspace_id=workspace.id,
+                    agent_type=agent_type,
+                    name=name,
+                    config=validate_config(agent_type, {}),
+                )
             )
     session.flush()
 
