@@ -12,15 +12,11 @@ from commandcentre.db.scoping import system_session, workspace_session
 from commandcentre.workspaces import services as ws
 from commandcentre.workspaces.models import Workspace
 
-DEFAULT_AGENTS: tuple[tuple[str, str, dict[str, object]], ...] = (
-    ("planning", "Planning", {"highPriorityThreshold": 70}),
-    (
-        "outreach",
-        "Outreach",
-        {"autoApprove": False, "maxDailyOutreach": 50, "tone": "professional"},
-    ),
-    ("followup", "Follow-up", {"followupDelayDays": 3, "maxFollowups": 2}),
-    ("research", "Research", {}),
+DEFAULT_AGENTS: tuple[tuple[str, str], ...] = (
+    ("planning", "Planning"),
+    ("outreach", "Outreach"),
+    ("followup", "Follow-up"),
+    ("research", "Research"),
 )
 
 
