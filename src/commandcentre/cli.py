@@ -6,9 +6,12 @@ from typing import Annotated
 
 import typer
 
+from commandcentre.agents.worker_cli import worker_command
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session
 from commandcentre.errors import DomainError
+from commandcentre.intel.commands import import_app
+from commandcentre.intel.discovery_cli import discover_command
 from commandcentre.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -20,6 +23,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(import_app, name="import")
 
 DatabaseUrl = Annotated[
     str | None,
@@ -118,6 +122,14 @@ def token_create(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the agent worker in this process (turn off when running "
+            "`commandcentre worker` processes separately).",
+        ),
+    ] = True,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Serve the Command Centre (web pages and API)."""
@@ -127,8 +139,10 @@ def serve(
 
     settings = load_settings(database_url)
     ctx = AppContext.from_settings(settings)
+    # uvicorn handles SIGTERM/SIGINT and runs the app's shutdown, which stops the
+    # in-process worker gracefully.
     uvicorn.run(
-        create_app(ctx),
+        create_app(ctx, with_worker=worker),
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,
@@ -157,6 +171,10 @@ def demo(
     typer.echo(f"Sign in at http://{settings.host}:{settings.port}/ with")
     typer.echo(f"  email:    {settings.demo_email}")
     typer.echo(f"  password: {settings.demo_password}")
+
+
+app.command("discover")(discover_command)
+app.command("worker")(worker_command)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from commandcentre.agents.live import feed
 from commandcentre.agents.models import ActivityEntry, Agent, AgentMetrics, AgentTask
 from commandcentre.clock import Clock
+from commandcentre.db.base import new_id
 from commandcentre.db.scoping import current_workspace
 
 METRIC_FIELDS = frozenset(
@@ -77,7 +78,7 @@ def bump_metrics(
         raise ValueError(f"unknown metrics: {sorted(unknown)}")
     now = clock.now()
     values: dict[str, Any] = {
-        "id": uuid.uuid4(),
+        "id": new_id(),
         "workspace_id": current_workspace(session),
         "agent_id": agent_id,
         "metric_date": now.date(),

@@ -74,7 +74,7 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     def pumps() -> Pumps:
-        return Pumps(factory=ctx.session_factory, clock=ctx.clock, worker=worker_id)
+        return Pumps(factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, lease=lease)
 
     def pump_tasks() -> int:
         done = 0

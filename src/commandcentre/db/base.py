@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import uuid6
 from sqlalchemy import CheckConstraint, ForeignKey, MetaData, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -19,6 +20,12 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def new_id() -> uuid.UUID:
+    """Time-ordered UUIDs (version 7): rows written in the same clock tick still sort in
+    the order they were made, and inserts stay close together in indexes."""
+    return uuid.UUID(int=uuid6.uuid7().int)
 
 
 def utcnow() -> datetime:
@@ -39,7 +46,7 @@ class Base(DeclarativeBase):
 
 
 class IdMixin:
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
 
 
 class TimestampMixin:

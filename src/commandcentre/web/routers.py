@@ -8,6 +8,7 @@ from fastapi import APIRouter
 def api_routers() -> list[APIRouter]:
     from commandcentre.web.api import (
         accounts,
+        agents,
         contacts,
         discovery,
         events,
@@ -26,15 +27,18 @@ def api_routers() -> list[APIRouter]:
         opportunities.router,
         imports.router,
         discovery.router,
+        agents.router,
     ]
 
 
 def page_routers() -> list[APIRouter]:
     from commandcentre.web.pages import (
         accounts,
+        agents,
         auth,
         contacts,
         dashboard,
+        discovery,
         events,
         imports,
         opportunities,
@@ -44,10 +48,12 @@ def page_routers() -> list[APIRouter]:
     return [
         auth.router,
         dashboard.router,
+        discovery.router,
         opportunities.router,
         events.router,
         contacts.router,
         accounts.router,
         imports.router,
         settings.router,
+        agents.router,
     ]

@@ -1,4 +1,4 @@
-"""The Command Centre dashboard."""
+"""The Command Centre dashboard: intel at a glance and the agent team at work."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from commandcentre.intel.overview import overview
 from commandcentre.web.deps import Ctx, PageCaller, PageSession
+from commandcentre.web.pages.agents import agent_panel
 from commandcentre.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -16,5 +17,9 @@ router = APIRouter(include_in_schema=False)
 def dashboard(request: Request, caller: PageCaller, session: PageSession, ctx: Ctx) -> HTMLResponse:
     today = ctx.clock.now().date()
     return render(
-        request, "dashboard.html", caller, overview=overview(session=session, today=today)
+        request,
+        "dashboard.html",
+        caller,
+        overview=overview(session=session, today=today),
+        panel=agent_panel(session, today),
     )
