@@ -170,7 +170,7 @@ def test_list_and_get_agents(client: TestClient, world: World) -> None:
         "tone": "professional",
     }
     assert client.get(f"/api/agents/{MISSING}", headers=world.owner.auth).status_code == 404
-    assert client.get("/api/agents/not-a-uuid", headers=world.owner.auth).status_code == 404
+    assert client.get("/api/agents/not-a-uuid", headers=world.owner.auth).status_code == 422
 
 
 def test_patch_merges_partial_config_and_keeps_the_rest(client: TestClient, world: World) -> None:

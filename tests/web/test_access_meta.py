@@ -15,12 +15,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cctest.personas import World, csrf_from, sign_in
-from cctest.runtime import run_until_idle
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 
+from cctest.personas import World, csrf_from, sign_in
+from cctest.runtime import run_until_idle
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 

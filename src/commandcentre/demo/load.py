@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -24,8 +26,8 @@ def load_demo_data(*, session: Session, clock: Clock, seed: int = 7) -> None:
 
 
 def _add_attendees(*, session: Session, attendees: dict[str, list[str]]) -> None:
-    events = dict(session.execute(select(Event.name, Event.id)).all())
-    contacts = dict(
+    events: dict[str, uuid.UUID] = dict(session.execute(select(Event.name, Event.id)).all())
+    contacts: dict[str, uuid.UUID] = dict(
         session.execute(
             select(func.lower(Contact.email), Contact.id).where(Contact.email.is_not(None))
         ).all()

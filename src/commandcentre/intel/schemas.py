@@ -29,6 +29,26 @@ from commandcentre.intel.models import (
     OUTREACH_STATUSES,
 )
 from commandcentre.pagination import PaginationOut
+from commandcentre.web.api.responses import (
+    LIST_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    ErrorDetail,
+    FieldErrorDetail,
+    ValidationErrorDetail,
+    error_responses,
+)
+
+# Re-exported: the intel routers and import service use these names from here.
+__all__ = [
+    "LIST_ERRORS",
+    "READ_ERRORS",
+    "WRITE_ERRORS",
+    "ErrorDetail",
+    "FieldErrorDetail",
+    "ValidationErrorDetail",
+    "error_responses",
+]
 
 OutreachStatus = Literal[
     "new", "queued", "contacted", "replied", "meeting", "not_interested", "do_not_contact"
@@ -140,47 +160,6 @@ class _Out(BaseModel):
 
 # --------------------------------------------------------------------------- errors
 
-
-class ErrorDetail(BaseModel):
-    detail: str
-    field: str | None = Field(default=None, description="The input field at fault, if any.")
-
-
-class FieldErrorDetail(BaseModel):
-    field: str
-    message: str
-
-
-class ValidationErrorDetail(ErrorDetail):
-    errors: list[FieldErrorDetail] | None = Field(
-        default=None, description="Every failing field, when the request shape was wrong."
-    )
-
-
-_ERROR_TEXT = {
-    400: "The request body could not be read",
-    401: "Not signed in: send 'Authorization: Bearer <API token>'",
-    403: "A cookie-authenticated write without the X-CSRF-Token header",
-    404: "Not found (or not in your workspace)",
-    409: "Conflicts with an existing record",
-    422: "Invalid input; `field` names the field at fault",
-}
-
-
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The `responses=` documentation of a route's error answers."""
-    return {
-        code: {
-            "model": ValidationErrorDetail if code == 422 else ErrorDetail,
-            "description": _ERROR_TEXT[code],
-        }
-        for code in codes
-    }
-
-
-LIST_ERRORS = error_responses(401, 422)
-READ_ERRORS = error_responses(401, 404, 422)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 409, 422)
 
 # --------------------------------------------------------------------------- events
 

@@ -1,7 +1,7 @@
 """API routes: agents, their tasks, approvals, messages and activity (the seed's paths).
 
-Ids are matched with the `uuid` path convertor, so `/agents/create` or `/agents/tasks/...`
-can never be read as an agent id: a wrong method there is a 405, not a malformed id.
+Routes with a literal second segment (`/agents/tasks/...`, `/agents/approvals/...`) are
+declared before `/agents/{agent_id}`, so that segment is never read as an agent id.
 """
 
 from __future__ import annotations
@@ -171,12 +171,12 @@ def pending_approvals(session: ApiSession) -> PendingList:
     )
 
 
-@router.get("/agents/tasks/{task_id:uuid}", response_model=TaskOut, responses=READ_ERRORS)
+@router.get("/agents/tasks/{task_id}", response_model=TaskOut, responses=READ_ERRORS)
 def get_task(task_id: uuid.UUID, session: ApiSession) -> TaskOut:
     return TaskOut.model_validate(tasks.get_or_404(session=session, task_id=task_id))
 
 
-@router.post("/agents/tasks/{task_id:uuid}/approve", response_model=TaskOut, responses=WRITE_ERRORS)
+@router.post("/agents/tasks/{task_id}/approve", response_model=TaskOut, responses=WRITE_ERRORS)
 def approve(
     task_id: uuid.UUID,
     caller: ApiCaller,
@@ -195,7 +195,7 @@ def approve(
     return TaskOut.model_validate(task)
 
 
-@router.post("/agents/tasks/{task_id:uuid}/reject", response_model=TaskOut, responses=WRITE_ERRORS)
+@router.post("/agents/tasks/{task_id}/reject", response_model=TaskOut, responses=WRITE_ERRORS)
 def reject(
     task_id: uuid.UUID, body: RejectIn, caller: ApiCaller, session: ApiSession, ctx: Ctx
 ) -> TaskOut:
@@ -210,7 +210,7 @@ def reject(
     return TaskOut.model_validate(task)
 
 
-@router.post("/agents/tasks/{task_id:uuid}/cancel", response_model=TaskOut, responses=WRITE_ERRORS)
+@router.post("/agents/tasks/{task_id}/cancel", response_model=TaskOut, responses=WRITE_ERRORS)
 def cancel(
     task_id: uuid.UUID,
     caller: ApiCaller,
@@ -231,7 +231,7 @@ def cancel(
 
 
 @router.post(
-    "/agents/approvals/{approval_id:uuid}/decide",
+    "/agents/approvals/{approval_id}/decide",
     response_model=ApprovalOut,
     responses=WRITE_ERRORS,
 )
@@ -253,12 +253,12 @@ def decide(
 # --------------------------------------------------------------------------- one agent
 
 
-@router.get("/agents/{agent_id:uuid}", response_model=AgentOut, responses=READ_ERRORS)
+@router.get("/agents/{agent_id}", response_model=AgentOut, responses=READ_ERRORS)
 def get_agent(agent_id: uuid.UUID, session: ApiSession) -> AgentOut:
     return AgentOut.model_validate(services.get(session=session, agent_id=agent_id))
 
 
-@router.patch("/agents/{agent_id:uuid}", response_model=AgentOut, responses=WRITE_ERRORS)
+@router.patch("/agents/{agent_id}", response_model=AgentOut, responses=WRITE_ERRORS)
 def update_agent(agent_id: uuid.UUID, body: AgentUpdate, session: ApiSession, ctx: Ctx) -> AgentOut:
     """Rename the agent and/or change some settings; the rest of its config is kept."""
     agent = services.update_config(
@@ -271,7 +271,7 @@ def update_agent(agent_id: uuid.UUID, body: AgentUpdate, session: ApiSession, ct
     return AgentOut.model_validate(agent)
 
 
-@router.post("/agents/{agent_id:uuid}/pause", response_model=AgentOut, responses=WRITE_ERRORS)
+@router.post("/agents/{agent_id}/pause", response_model=AgentOut, responses=WRITE_ERRORS)
 def pause(agent_id: uuid.UUID, session: ApiSession, ctx: Ctx) -> AgentOut:
     """A paused agent claims no tasks and receives no messages; its work waits."""
     return AgentOut.model_validate(
@@ -279,21 +279,21 @@ def pause(agent_id: uuid.UUID, session: ApiSession, ctx: Ctx) -> AgentOut:
     )
 
 
-@router.post("/agents/{agent_id:uuid}/resume", response_model=AgentOut, responses=WRITE_ERRORS)
+@router.post("/agents/{agent_id}/resume", response_model=AgentOut, responses=WRITE_ERRORS)
 def resume(agent_id: uuid.UUID, session: ApiSession, ctx: Ctx) -> AgentOut:
     return AgentOut.model_validate(
         services.resume(session=session, clock=ctx.clock, agent_id=agent_id)
     )
 
 
-@router.get("/agents/{agent_id:uuid}/status", response_model=AgentStatusOut, responses=READ_ERRORS)
+@router.get("/agents/{agent_id}/status", response_model=AgentStatusOut, responses=READ_ERRORS)
 def agent_status(agent_id: uuid.UUID, session: ApiSession) -> AgentStatusOut:
     """What the agent is doing now, how well it does it, and what waits for it."""
     return _status_out(services.status(session=session, agent_id=agent_id))
 
 
 @router.post(
-    "/agents/{agent_id:uuid}/tasks/assign",
+    "/agents/{agent_id}/tasks/assign",
     response_model=TaskOut,
     status_code=201,
     responses=WRITE_ERRORS,
@@ -315,7 +315,7 @@ def assign_task(
     return TaskOut.model_validate(task)
 
 
-@router.get("/agents/{agent_id:uuid}/tasks", response_model=TaskList, responses=READ_ERRORS)
+@router.get("/agents/{agent_id}/tasks", response_model=TaskList, responses=READ_ERRORS)
 def list_tasks(
     agent_id: uuid.UUID,
     session: ApiSession,
@@ -334,7 +334,7 @@ def list_tasks(
 
 
 @router.post(
-    "/agents/{agent_id:uuid}/messages/send",
+    "/agents/{agent_id}/messages/send",
     response_model=MessageOut,
     status_code=201,
     responses=WRITE_ERRORS,
@@ -358,7 +358,7 @@ def send_message(
     return MessageOut.model_validate(message)
 
 
-@router.get("/agents/{agent_id:uuid}/messages", response_model=MessageList, responses=READ_ERRORS)
+@router.get("/agents/{agent_id}/messages", response_model=MessageList, responses=READ_ERRORS)
 def list_messages(agent_id: uuid.UUID, session: ApiSession, limit: Limit = 50) -> MessageList:
     """Sent and received, newest first."""
     services.get(session=session, agent_id=agent_id)
@@ -366,7 +366,7 @@ def list_messages(agent_id: uuid.UUID, session: ApiSession, limit: Limit = 50) -
     return MessageList(messages=[MessageOut.model_validate(m) for m in found])
 
 
-@router.get("/agents/{agent_id:uuid}/activity", response_model=ActivityList, responses=READ_ERRORS)
+@router.get("/agents/{agent_id}/activity", response_model=ActivityList, responses=READ_ERRORS)
 def agent_activity(
     agent_id: uuid.UUID, session: ApiSession, page: PageNo = 1, limit: Limit = 25
 ) -> ActivityList:

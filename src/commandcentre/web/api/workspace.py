@@ -8,6 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from commandcentre.web.api.responses import error_responses
 from commandcentre.web.deps import ApiCaller, ApiSession, Ctx
 from commandcentre.workspaces import services as ws
 
@@ -39,7 +40,7 @@ class NewToken(TokenOut):
     token: str = Field(description="Shown once; store it now.")
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, responses=error_responses(401))
 def me(caller: ApiCaller) -> Me:
     p = caller.principal
     return Me(
@@ -51,13 +52,18 @@ def _token_out(row: object) -> dict[str, object]:
     return {k: getattr(row, k) for k in TokenOut.model_fields}
 
 
-@router.get("/tokens", response_model=list[TokenOut])
+@router.get("/tokens", response_model=list[TokenOut], responses=error_responses(401))
 def list_tokens(caller: ApiCaller, session: ApiSession) -> list[dict[str, object]]:
     rows = ws.list_api_tokens(session=session, workspace_id=caller.principal.workspace.id)
     return [_token_out(r) for r in rows]
 
 
-@router.post("/tokens", response_model=NewToken, status_code=201)
+@router.post(
+    "/tokens",
+    response_model=NewToken,
+    status_code=201,
+    responses=error_responses(400, 401, 403, 422),
+)
 def create_token(body: TokenIn, caller: ApiCaller, session: ApiSession) -> dict[str, object]:
     raw, row = ws.create_api_token(
         session=session,
@@ -68,7 +74,11 @@ def create_token(body: TokenIn, caller: ApiCaller, session: ApiSession) -> dict[
     return {**_token_out(row), "token": raw}
 
 
-@router.post("/tokens/{token_id}/revoke", response_model=TokenOut)
+@router.post(
+    "/tokens/{token_id}/revoke",
+    response_model=TokenOut,
+    responses=error_responses(401, 403, 404, 422),
+)
 def revoke_token(
     token_id: uuid.UUID, caller: ApiCaller, session: ApiSession, ctx: Ctx
 ) -> dict[str, object]:
