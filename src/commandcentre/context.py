@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.clock import Clock, SystemClock
+from commandcentre.db import models as _models  # noqa: F401 - every mapper known before use
 from commandcentre.db.engine import make_engine, make_session_factory
 from commandcentre.settings import Settings
 

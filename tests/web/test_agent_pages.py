@@ -211,6 +211,7 @@ def test_config_form_errors_rerender_with_messages(client: TestClient, world: Wo
     assert "nothing was saved" in response.text
     assert 'id="error-maxDailyOutreach">Enter a whole number.<' in response.text
     assert 'value="lots"' in response.text
+    assert 'id="error-tone"' in response.text
 
     response = client.post(
         f"/agents/{outreach}/config",

@@ -9,6 +9,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commandcentre.agents.live import feed
 from commandcentre.agents.models import ActivityEntry, Agent, AgentMetrics, AgentTask
@@ -58,10 +59,11 @@ def record(
         created_at=now,
     )
     session.add(entry)
-    if agent_id is not None:
-        if metrics:
-            bump_metrics(session=session, clock=clock, agent_id=agent_id, counts=metrics)
-        refresh_status(session=session, clock=clock, agent_id=agent_id)
+    # The agent's status is derived from its work when read (see derive_statuses), not
+    # written here: every task would otherwise update the same agent row, which
+    # serialises workers on PostgreSQL and doubles the statements per task.
+    if agent_id is not None and metrics:
+        bump_metrics(session=session, clock=clock, agent_id=agent_id, counts=metrics)
     session.flush()
     workspace_id = current_workspace(session)
     # Wake local streams only once the change is visible to them.
@@ -100,36 +102,47 @@ def bump_metrics(
 
 def derive_status(*, session: Session, agent: Agent) -> str:
     """idle | active | waiting_approval | paused | error, from the agent's work."""
-    if agent.paused_at is not None:
-        return "paused"
-    counts = dict(
-        session.execute(
-            select(AgentTask.status, func.count())
+    return derive_statuses(session=session, agents=[agent])[agent.id]
+
+
+def derive_statuses(*, session: Session, agents: list[Agent]) -> dict[uuid.UUID, str]:
+    """Statuses of several agents from one grouped query; also set on the loaded rows
+    (as committed values: reading a status is not a write)."""
+    ids = [agent.id for agent in agents]
+    counts: dict[tuple[uuid.UUID, str], int] = {}
+    if ids:
+        rows = session.execute(
+            select(AgentTask.agent_id, AgentTask.status, func.count())
             .where(
-                AgentTask.agent_id == agent.id,
+                AgentTask.agent_id.in_(ids),
                 AgentTask.status.in_(("pending", "in_progress", "waiting_approval")),
             )
-            .group_by(AgentTask.status)
+            .group_by(AgentTask.agent_id, AgentTask.status)
         ).all()
-    )
-    if counts.get("in_progress"):
-        return "active"
-    if counts.get("waiting_approval"):
-        return "waiting_approval"
-    if counts.get("pending"):
-        return "active"
-    return "idle"
-
-
-def refresh_status(*, session: Session, clock: Clock, agent_id: uuid.UUID) -> None:
-    agent = session.get(Agent, agent_id)
-    if agent is None:
-        return
-    session.flush()
-    status = derive_status(session=session, agent=agent)
-    if agent.status != status:
-        agent.status = status
-    agent.last_active_at = clock.now()
+        counts = {(agent_id, status): n for agent_id, status, n in rows}
+        last_active = dict(
+            session.execute(
+                select(ActivityEntry.agent_id, func.max(ActivityEntry.created_at))
+                .where(ActivityEntry.agent_id.in_(ids))
+                .group_by(ActivityEntry.agent_id)
+            ).all()
+        )
+        for agent in agents:
+            if agent.id in last_active:
+                set_committed_value(agent, "last_active_at", last_active[agent.id])
+    result: dict[uuid.UUID, str] = {}
+    for agent in agents:
+        if agent.paused_at is not None:
+            status = "paused"
+        elif counts.get((agent.id, "in_progress")) or counts.get((agent.id, "pending")):
+            status = "active"
+        elif counts.get((agent.id, "waiting_approval")):
+            status = "waiting_approval"
+        else:
+            status = "idle"
+        set_committed_value(agent, "status", status)
+        result[agent.id] = status
+    return result
 
 
 @event.listens_for(Session, "after_commit")

@@ -7,13 +7,15 @@ again by the sweep. The same helper serves every kind of work row.
 from __future__ import annotations
 
 import random
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
 
@@ -65,3 +67,24 @@ def backoff(
     """Full-jitter exponential backoff: uniform(0, min(cap, base * 2**attempts)) seconds."""
     ceiling = min(cap, base * (2 ** max(0, attempts)))
     return timedelta(seconds=(rng or random).uniform(0, ceiling))
+
+
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+
+
+@contextmanager
+def worker_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for a worker's unit of work.
+
+    SQLite has one writer at a time and makes the others sleep in growing steps while they
+    wait; queueing this process's worker threads on a lock instead keeps them busy. Other
+    databases lock rows, so there the session is handed out as it is.
+    """
+    bind = factory.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        with factory() as session:
+            yield session
+        return
+    lock = _SQLITE_WRITERS.setdefault(id(bind), threading.Lock())
+    with lock, factory() as session:
+        yield session

@@ -42,7 +42,7 @@ def claim_due(
         .order_by(AgentMessage.created_at)
         .limit(limit)
     )
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             return claims.claim(
@@ -63,7 +63,7 @@ def deliver(
     *, factory: sessionmaker[Session], clock: Clock, message_id: uuid.UUID, worker: str
 ) -> str | None:
     """Hand one claimed message to its recipient; effects and delivery commit together."""
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             held = claims.hold(
@@ -137,7 +137,7 @@ def _failed(*, session: Session, clock: Clock, message: AgentMessage, error: Exc
 def sweep(*, factory: sessionmaker[Session], clock: Clock, limit: int = 200) -> int:
     """Escalate overdue requests (once each); expired delivery claims simply become due."""
     now = clock.now()
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             overdue = list(
@@ -157,7 +157,7 @@ def sweep(*, factory: sessionmaker[Session], clock: Clock, limit: int = 200) -> 
                 grouped.setdefault(message.workspace_id, []).append(message)
     count = 0
     for workspace_id, messages in grouped.items():
-        with factory() as session:
+        with claims.worker_session(factory) as session:
             bind_workspace(session, workspace_id)
             with session.begin():
                 for stale in messages:

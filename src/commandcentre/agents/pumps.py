@@ -4,7 +4,9 @@ how many it did. Workers run them on wake-ups and on every tick; tests step them
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -26,8 +28,12 @@ class Pumps:
     worker: str
     # The worker's configured lease; without it tick-driven claims got the 2-minute default.
     lease: timedelta = tasks.DEFAULT_LEASE
+    # Set when the worker is shutting down: claim nothing more, finish only what is held.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def process_tasks(self, limit: int = 10) -> int:
+        if self.stop.is_set():
+            return 0
         done = 0
         for task_id in tasks.claim_due(
             factory=self.factory,
@@ -36,6 +42,8 @@ class Pumps:
             limit=limit,
             lease=self.lease,
         ):
+            if self.stop.is_set():
+                break  # the rest of the batch is given back on shutdown
             if tasks.process(
                 factory=self.factory, clock=self.clock, task_id=task_id, worker=self.worker
             ):
@@ -43,6 +51,8 @@ class Pumps:
         return done
 
     def process_messages(self, limit: int = 20) -> int:
+        if self.stop.is_set():
+            return 0
         done = 0
         for message_id in delivery.claim_due(
             factory=self.factory,
@@ -51,6 +61,8 @@ class Pumps:
             limit=limit,
             lease=self.lease,
         ):
+            if self.stop.is_set():
+                break  # unclaimed by its lease running out; delivery is idempotent
             if delivery.deliver(
                 factory=self.factory, clock=self.clock, message_id=message_id, worker=self.worker
             ):
@@ -96,11 +108,12 @@ class Pumps:
         result["messages"] += self.drain(self.process_messages)
         return result
 
-    @staticmethod
-    def drain(pump: object, rounds: int = 50) -> int:
+    def drain(self, pump: Callable[[], int], rounds: int = 50) -> int:
         total = 0
         for _ in range(rounds):
-            done = pump()  # type: ignore[operator]
+            if self.stop.is_set():
+                break
+            done = pump()
             total += done
             if not done:
                 break

@@ -27,14 +27,16 @@ from commandcentre.pagination import Page, paginate
 
 def list_(*, session: Session) -> list[Agent]:
     order = {t: i for i, t in enumerate(("planning", "outreach", "followup", "research"))}
-    agents = list(session.scalars(select(Agent)))
-    return sorted(agents, key=lambda a: order.get(a.agent_type, 99))
+    agents = sorted(session.scalars(select(Agent)), key=lambda a: order.get(a.agent_type, 99))
+    activity.derive_statuses(session=session, agents=agents)
+    return agents
 
 
 def get(*, session: Session, agent_id: uuid.UUID) -> Agent:
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound("agent not found")
+    activity.derive_status(session=session, agent=agent)
     return agent
 
 
@@ -103,6 +105,7 @@ def pause(*, session: Session, clock: Clock, agent_id: uuid.UUID) -> Agent:
     agent = get(session=session, agent_id=agent_id)
     if agent.paused_at is None:
         agent.paused_at = clock.now()
+        agent.status = "paused"
         activity.record(
             session=session,
             clock=clock,
@@ -117,6 +120,9 @@ def resume(*, session: Session, clock: Clock, agent_id: uuid.UUID) -> Agent:
     agent = get(session=session, agent_id=agent_id)
     if agent.paused_at is not None:
         agent.paused_at = None
+        agent.status = "idle"
+        session.flush()
+        activity.derive_status(session=session, agent=agent)
         activity.record(
             session=session,
             clock=clock,
@@ -169,7 +175,7 @@ def status(*, session: Session, agent_id: uuid.UUID) -> Status:
     from commandcentre.agents.models import Approval
 
     agent = get(session=session, agent_id=agent_id)
-    agent.status = activity.derive_status(session=session, agent=agent)
+    activity.derive_status(session=session, agent=agent)
     current = list(
         session.scalars(
             select(AgentTask)

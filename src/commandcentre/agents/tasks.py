@@ -259,7 +259,7 @@ def claim_due(
         .order_by(AgentTask.priority_rank, AgentTask.created_at)
         .limit(limit)
     )
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             return claims.claim(
@@ -291,7 +291,7 @@ def process(
     A crash anywhere leaves nothing half-done: the transaction rolls back, the lease
     expires and the task is tried again. Returns None when the claim was lost.
     """
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             held = claims.hold(
@@ -420,7 +420,7 @@ def sweep_expired(*, factory: sessionmaker[Session], clock: Clock, limit: int = 
         .where(AgentTask.status == "in_progress", AgentTask.lease_expires_at < now)
         .limit(limit)
     )
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             retry = claims.claim(
@@ -449,13 +449,42 @@ def sweep_expired(*, factory: sessionmaker[Session], clock: Clock, limit: int = 
                     "error_message": "worker lease expired on the last attempt",
                 },
             )
+    if dead:
+        _log_lease_deaths(factory=factory, clock=clock, task_ids=dead)
     return len(retry) + len(dead)
+
+
+def _log_lease_deaths(
+    *, factory: sessionmaker[Session], clock: Clock, task_ids: list[uuid.UUID]
+) -> None:
+    """A task that died with its worker gets the same trace as one whose handler failed."""
+    with claims.worker_session(factory) as session:
+        session.info[SYSTEM_KEY] = True
+        rows = session.execute(
+            select(
+                AgentTask.id, AgentTask.workspace_id, AgentTask.agent_id, AgentTask.task_type
+            ).where(AgentTask.id.in_(task_ids))
+        ).all()
+    for task_id, workspace_id, agent_id, task_type in rows:
+        with claims.worker_session(factory) as session:
+            bind_workspace(session, workspace_id)
+            with session.begin():
+                activity.record(
+                    session=session,
+                    clock=clock,
+                    agent_id=agent_id,
+                    activity_type="task_dead",
+                    description=f"Gave up on {task_type.replace('_', ' ')}: its worker stopped "
+                    "responding on the last attempt",
+                    task_id=task_id,
+                    metrics={"tasks_failed": 1},
+                )
 
 
 def release_claims(*, factory: sessionmaker[Session], clock: Clock, worker: str) -> int:
     """On graceful shutdown: give back claimed tasks not started, without using an attempt."""
     now = clock.now()
-    with factory() as session:
+    with claims.worker_session(factory) as session:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             result = session.execute(

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,10 +20,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
-from commandcentre.agents import delivery, tasks, wakeup
+from commandcentre.agents import tasks, wakeup
 from commandcentre.agents.pumps import Pumps
 from commandcentre.context import AppContext
 
@@ -38,6 +40,7 @@ class JobQueue:
     huey: Huey
     worker_id: str
     jobs: dict[str, Callable[[], Any]]
+    stop: threading.Event
 
     def wake(self, kind: str) -> None:
         self.jobs[kind]()
@@ -61,55 +64,46 @@ def make_queue(ctx: AppContext) -> JobQueue:
     elif url.startswith(("redis://", "rediss://", "unix://")):
         queue = RedisHuey(QUEUE_NAME, url=url, blocking=True, read_timeout=1, **common)
     elif url.startswith(("postgresql://", "postgres://")):
-        queue = PostgresHuey(
-            QUEUE_NAME, dsn=url.replace("postgresql+psycopg", "postgresql"), **common
-        )
+        queue = _postgres_queue(url.replace("postgresql+psycopg", "postgresql"), common)
     else:
         raise ValueError(f"COMMANDCENTRE_QUEUE_URL: unsupported queue storage '{url}'")
     return _register(queue, ctx)
+
+
+def _postgres_queue(dsn: str, options: dict[str, Any]) -> Huey:
+    """Workers starting together race to create the queue's tables; the loser retries."""
+    for attempt in range(5):
+        try:
+            return PostgresHuey(QUEUE_NAME, dsn=dsn, **options)
+        except psycopg.errors.UniqueViolation:
+            time.sleep(0.1 * (attempt + 1))
+    return PostgresHuey(QUEUE_NAME, dsn=dsn, **options)
 
 
 def _register(queue: Huey, ctx: AppContext) -> JobQueue:
     lease = timedelta(seconds=ctx.settings.lease_seconds)
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
-    def pumps() -> Pumps:
-        return Pumps(factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, lease=lease)
+    stop = threading.Event()
+    pumps = Pumps(
+        factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, lease=lease, stop=stop
+    )
 
     def pump_tasks() -> int:
-        done = 0
-        for task_id in tasks.claim_due(
-            factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, limit=10, lease=lease
-        ):
-            if tasks.process(
-                factory=ctx.session_factory, clock=ctx.clock, task_id=task_id, worker=worker_id
-            ):
-                done += 1
-        return done
+        return pumps.process_tasks()
 
     def pump_messages() -> int:
-        done = 0
-        for message_id in delivery.claim_due(
-            factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, limit=20, lease=lease
-        ):
-            if delivery.deliver(
-                factory=ctx.session_factory,
-                clock=ctx.clock,
-                message_id=message_id,
-                worker=worker_id,
-            ):
-                done += 1
-        return done
+        return pumps.process_messages()
 
     def tick() -> dict[str, int]:
-        return pumps().tick()
+        return pumps.tick()
 
     jobs = {
         "tasks": queue.task(name="pump_tasks")(pump_tasks),
         "messages": queue.task(name="pump_messages")(pump_messages),
         "tick": queue.task(name="tick")(tick),
     }
-    return JobQueue(huey=queue, worker_id=worker_id, jobs=jobs)
+    return JobQueue(huey=queue, worker_id=worker_id, jobs=jobs, stop=stop)
 
 
 class _QuietConsumer(Consumer):  # type: ignore[misc]
@@ -158,6 +152,7 @@ class Worker:
 
     def stop(self, *, graceful: bool = True) -> None:
         self._stop.set()
+        self.queue.stop.set()  # jobs already running finish their row, then claim no more
         wakeup.install(None)
         self.consumer.stop(graceful=graceful)
         released = tasks.release_claims(

@@ -192,6 +192,14 @@ def queue_new_opportunities(
         AgentTask.status.in_(("pending", "in_progress", "waiting_approval")),
     )
     queued = {str(data.get("opportunityId")) for data in session.scalars(open_tasks)}
+    # An analysis that died is not retried by the sweep: it would fail the same way
+    # forever. It stays visible with its error until the user assigns it again.
+    given_up = select(AgentTask.input_data).where(
+        AgentTask.agent_id == agent.id,
+        AgentTask.task_type == "analyze_opportunity",
+        AgentTask.status.in_(("dead", "failed")),
+    )
+    queued |= {str(data.get("opportunityId")) for data in session.scalars(given_up)}
     candidates = session.scalars(
         select(Opportunity)
         .where(Opportunity.status == "new", Opportunity.priority_score.is_(None))

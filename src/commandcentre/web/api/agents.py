@@ -13,8 +13,8 @@ from fastapi import APIRouter, Body, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from commandcentre.agents import approvals, services, tasks
-from commandcentre.agents.models import ActivityEntry, AgentTask, Approval
+from commandcentre.agents import activity, approvals, services, tasks
+from commandcentre.agents.models import ActivityEntry, Agent, AgentTask, Approval
 from commandcentre.agents.schemas import (
     READ_ERRORS,
     WRITE_ERRORS,
@@ -113,6 +113,12 @@ def _pending_out(approval: Approval, agent_types: dict[uuid.UUID, str]) -> Pendi
     return PendingApproval.model_validate(fields)
 
 
+def _agent_out(session: Session, agent: Agent) -> AgentOut:
+    # Derived from the agent's work as it stands now, so a pause shows in the answer to it.
+    status = activity.derive_status(session=session, agent=agent)
+    return AgentOut.model_validate(agent).model_copy(update={"status": status})
+
+
 def _activity_list(page: Page[ActivityEntry]) -> ActivityList:
     return ActivityList(
         activities=[ActivityOut.model_validate(a) for a in page.items],
@@ -149,7 +155,7 @@ def create_agent(body: AgentCreate, session: ApiSession, ctx: Ctx) -> AgentOut:
         name=body.name,
         config=body.config,
     )
-    return AgentOut.model_validate(agent)
+    return _agent_out(session, agent)
 
 
 @router.get("/agents", response_model=AgentList, responses=error_responses(401))
@@ -255,7 +261,7 @@ def decide(
 
 @router.get("/agents/{agent_id}", response_model=AgentOut, responses=READ_ERRORS)
 def get_agent(agent_id: uuid.UUID, session: ApiSession) -> AgentOut:
-    return AgentOut.model_validate(services.get(session=session, agent_id=agent_id))
+    return _agent_out(session, services.get(session=session, agent_id=agent_id))
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentOut, responses=WRITE_ERRORS)
@@ -268,22 +274,18 @@ def update_agent(agent_id: uuid.UUID, body: AgentUpdate, session: ApiSession, ct
         changes=body.config or {},
         name=body.name,
     )
-    return AgentOut.model_validate(agent)
+    return _agent_out(session, agent)
 
 
 @router.post("/agents/{agent_id}/pause", response_model=AgentOut, responses=WRITE_ERRORS)
 def pause(agent_id: uuid.UUID, session: ApiSession, ctx: Ctx) -> AgentOut:
     """A paused agent claims no tasks and receives no messages; its work waits."""
-    return AgentOut.model_validate(
-        services.pause(session=session, clock=ctx.clock, agent_id=agent_id)
-    )
+    return _agent_out(session, services.pause(session=session, clock=ctx.clock, agent_id=agent_id))
 
 
 @router.post("/agents/{agent_id}/resume", response_model=AgentOut, responses=WRITE_ERRORS)
 def resume(agent_id: uuid.UUID, session: ApiSession, ctx: Ctx) -> AgentOut:
-    return AgentOut.model_validate(
-        services.resume(session=session, clock=ctx.clock, agent_id=agent_id)
-    )
+    return _agent_out(session, services.resume(session=session, clock=ctx.clock, agent_id=agent_id))
 
 
 @router.get("/agents/{agent_id}/status", response_model=AgentStatusOut, responses=READ_ERRORS)

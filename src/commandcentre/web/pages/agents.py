@@ -290,8 +290,8 @@ def parse_config(
             values[spec.name] = _number(raw, whole)
         except ValueError:
             errors[spec.name] = "Enter a whole number." if whole else "Enter a number."
-    if errors:
-        return values, errors
+    # Fields that did not parse are left out (their defaults validate), so every other
+    # field's problem is still reported in the same round.
     try:
         model.model_validate(values)
     except ValidationError as exc:
@@ -653,18 +653,22 @@ def decide(
 
 
 def _marker(session: Session, workspace_id: uuid.UUID) -> tuple[Any, ...]:
-    """Changes whenever anything the panel shows may have changed; cheap to compute."""
-    activity = session.execute(
-        select(func.count(ActivityEntry.id), func.max(ActivityEntry.created_at)).where(
-            ActivityEntry.workspace_id == workspace_id
-        )
-    ).one()
+    """Changes whenever anything the panel shows may have changed; cheap to compute.
+
+    The newest activity time alone misses entries written in the same instant, so the
+    number of entries at that instant is part of it (both served by one index).
+    """
+    mine = ActivityEntry.workspace_id == workspace_id
+    newest = session.scalar(select(func.max(ActivityEntry.created_at)).where(mine))
+    at_newest = session.scalar(
+        select(func.count(ActivityEntry.id)).where(mine, ActivityEntry.created_at == newest)
+    )
     queued = session.scalar(
         select(func.count(AgentMessage.id)).where(
             AgentMessage.workspace_id == workspace_id, AgentMessage.status == "pending"
         )
     )
-    return (*activity, _pending_count(session), queued)
+    return newest, at_newest, _pending_count(session), queued
 
 
 def _poll(
