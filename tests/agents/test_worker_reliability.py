@@ -126,7 +126,6 @@ class SideEffects:
     completed_tasks: int
     completed_entries: int
     tasks_with_completed_entry: int
-    started_entries: int
     metric_completed: int
     metric_failed: int
 
@@ -144,9 +143,6 @@ def side_effects(engine: Engine) -> SideEffects:
             tasks_with_completed_entry=scalar(
                 select(func.count(ActivityEntry.task_id.distinct())).where(completed)
             ),
-            started_entries=scalar(
-                select(func.count()).where(ActivityEntry.activity_type == "task_started")
-            ),
             metric_completed=scalar(select(func.sum(AgentMetrics.tasks_completed))),
             metric_failed=scalar(select(func.sum(AgentMetrics.tasks_failed))),
         )
@@ -155,12 +151,11 @@ def side_effects(engine: Engine) -> SideEffects:
 def assert_exactly_once(engine: Engine, total: int) -> None:
     effects = side_effects(engine)
     assert status_counts(engine) == {"completed": total}
-    # The started entry commits with the outcome, so a killed attempt leaves none behind.
+    # Effects commit with the outcome, so a killed attempt leaves none behind.
     assert effects == SideEffects(
         completed_tasks=total,
         completed_entries=total,
         tasks_with_completed_entry=total,
-        started_entries=total,
         metric_completed=total,
         metric_failed=0,
     )
@@ -592,7 +587,7 @@ def test_a_poison_task_dies_after_its_attempts_while_other_work_completes(
     assert activity_count(ctx.engine, "task_retry", poison) == 2
     assert activity_count(ctx.engine, "task_dead", poison) == 1
     # Each failed attempt rolled back everything the handler wrote.
-    assert activity_count(ctx.engine, "task_started", poison) == 0
+    assert activity_count(ctx.engine, "task_completed", poison) == 0
     with ctx.engine.connect() as conn:
         assert conn.execute(select(func.count(PlanningRecommendation.id))).scalar_one() == 0
         failed = conn.execute(

@@ -98,7 +98,7 @@ def test_agent_card_and_feed_update_live(
     expect(feed.locator('[data-activity-type="task_completed"]')).to_contain_text(
         "Research is alive"
     )
-    expect(feed.locator('[data-activity-type="task_started"]')).to_have_count(1)
+    expect(feed.locator('[data-activity-type="task_completed"]')).to_have_count(1)
     expect(feed.locator("li").last).to_contain_text("New high task: ping")
 
     escalated = api.post(

@@ -48,6 +48,7 @@ def record(
 ) -> ActivityEntry:
     now = clock.now()
     entry = ActivityEntry(
+        id=new_id(),
         agent_id=agent_id,
         activity_type=activity_type,
         description=description,
@@ -64,7 +65,6 @@ def record(
     # serialises workers on PostgreSQL and doubles the statements per task.
     if agent_id is not None and metrics:
         bump_metrics(session=session, clock=clock, agent_id=agent_id, counts=metrics)
-    session.flush()
     workspace_id = current_workspace(session)
     # Wake local streams only once the change is visible to them.
     session.info.setdefault("after_commit_publish", set()).add(workspace_id)

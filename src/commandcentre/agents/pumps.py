@@ -34,21 +34,19 @@ class Pumps:
     def process_tasks(self, limit: int = 10) -> int:
         if self.stop.is_set():
             return 0
-        done = 0
-        for task_id in tasks.claim_due(
+        claimed = tasks.claim_due(
             factory=self.factory,
             clock=self.clock,
             worker=self.worker,
             limit=limit,
             lease=self.lease,
-        ):
-            if self.stop.is_set():
-                break  # the rest of the batch is given back on shutdown
-            if tasks.process(
-                factory=self.factory, clock=self.clock, task_id=task_id, worker=self.worker
-            ):
-                done += 1
-        return done
+        )
+        if not claimed:
+            return 0
+        outcomes = tasks.process_batch(
+            factory=self.factory, clock=self.clock, task_ids=claimed, worker=self.worker
+        )
+        return sum(1 for outcome in outcomes if outcome is not None)
 
     def process_messages(self, limit: int = 20) -> int:
         if self.stop.is_set():

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.agents import activity, approvals, claims, states, wakeup
@@ -20,13 +21,14 @@ from commandcentre.agents.config import CONFIG_MODELS
 from commandcentre.agents.models import TASK_PRIORITIES, Agent, AgentTask
 from commandcentre.agents.registry import agent_for
 from commandcentre.clock import Clock
-from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
+from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
 from commandcentre.errors import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 DEFAULT_LEASE = timedelta(minutes=2)
+DEADLOCK_RETRIES = 3
 
 
 # --- assignment and reads ---------------------------------------------------------------
@@ -286,38 +288,93 @@ class Outcome:
 def process(
     *, factory: sessionmaker[Session], clock: Clock, task_id: uuid.UUID, worker: str
 ) -> Outcome | None:
-    """Run one claimed task in one transaction: its effects and its outcome commit together.
+    """Run one claimed task; see process_batch."""
+    return process_batch(factory=factory, clock=clock, task_ids=[task_id], worker=worker)[0]
 
-    A crash anywhere leaves nothing half-done: the transaction rolls back, the lease
-    expires and the task is tried again. Returns None when the claim was lost.
+
+def process_batch(
+    *, factory: sessionmaker[Session], clock: Clock, task_ids: list[uuid.UUID], worker: str
+) -> list[Outcome | None]:
+    """Run claimed tasks in one transaction, each inside its own savepoint.
+
+    A task's effects and its outcome commit together, and a crash anywhere leaves nothing
+    half-done: the transaction rolls back, the leases expire and the tasks are tried
+    again. A failing handler only rolls back its own savepoint. Sharing the commit is
+    what makes small tasks cheap. None marks a task whose claim was lost.
     """
-    with claims.worker_session(factory) as session:
+    ordered = _in_lock_order(factory=factory, task_ids=task_ids)
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with claims.worker_session(factory) as session, session.begin():
+                done = {
+                    task_id: _process_one(
+                        session=session, clock=clock, task_id=task_id, worker=worker
+                    )
+                    for task_id in ordered
+                }
+            return [done.get(task_id) for task_id in task_ids]
+        except OperationalError as exc:
+            # Nothing was committed; the claims are still ours, so running again is safe.
+            if attempt == DEADLOCK_RETRIES or not _is_deadlock(exc):
+                raise
+            log.info("batch deadlocked, retrying (%d)", attempt + 1)
+    raise AssertionError("unreachable")
+
+
+def _in_lock_order(*, factory: sessionmaker[Session], task_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Tasks of one agent share its daily metrics row; taking agents in one global order
+    keeps two batches from each holding the row the other needs."""
+    if len(task_ids) < 2:
+        return list(task_ids)
+    with factory() as session:
         session.info[SYSTEM_KEY] = True
-        with session.begin():
-            held = claims.hold(
-                session,
-                AgentTask,
-                task_id,
-                conditions=[AgentTask.status == "in_progress", AgentTask.claimed_by == worker],
-            )
-            if not held:
-                return None
-            task = session.get(AgentTask, task_id)
-            assert task is not None
-            del session.info[SYSTEM_KEY]
-            bind_workspace(session, task.workspace_id)
-            agent = session.get(Agent, task.agent_id)
-            assert agent is not None
-            try:
-                with session.begin_nested():
-                    result = _run_handler(session=session, clock=clock, agent=agent, task=task)
-            except Exception as exc:
-                log.warning("task %s failed: %s", task_id, exc)
-                return _record_failure(session=session, clock=clock, task=task, error=exc)
-            return _record_result(session=session, clock=clock, task=task, result=result)
+        rows = session.execute(
+            select(AgentTask.id, AgentTask.agent_id).where(AgentTask.id.in_(task_ids))
+        ).all()
+    agent_of = dict(rows)
+    return sorted(task_ids, key=lambda t: (str(agent_of.get(t, "")), str(t)))
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def _process_one(
+    *, session: Session, clock: Clock, task_id: uuid.UUID, worker: str
+) -> Outcome | None:
+    session.info.pop(WORKSPACE_KEY, None)
+    session.info[SYSTEM_KEY] = True
+    held = claims.hold(
+        session,
+        AgentTask,
+        task_id,
+        conditions=[AgentTask.status == "in_progress", AgentTask.claimed_by == worker],
+    )
+    if not held:
+        return None
+    task = session.get(AgentTask, task_id)
+    assert task is not None
+    del session.info[SYSTEM_KEY]
+    bind_workspace(session, task.workspace_id)
+    agent = session.get(Agent, task.agent_id)
+    assert agent is not None
+    try:
+        with session.begin_nested():
+            result = _run_handler(session=session, clock=clock, agent=agent, task=task)
+    except Exception as exc:
+        log.warning("task %s failed: %s", task_id, exc)
+        outcome = _record_failure(session=session, clock=clock, task=task, error=exc)
+    else:
+        outcome = _record_result(session=session, clock=clock, task=task, result=result)
+    # Written now, while the session is still bound to this task's workspace.
+    session.flush()
+    return outcome
 
 
 def _run_handler(*, session: Session, clock: Clock, agent: Agent, task: AgentTask) -> TaskResult:
+    """The agent decides; no 'started' entry is logged because the task's whole run
+    commits at once: readers see the claim (in progress) and then the outcome."""
     handler = agent_for(agent.agent_type)
     config = CONFIG_MODELS[agent.agent_type].model_validate(agent.config)
     bus = Bus(session=session, clock=clock, sender=agent, task_id=task.id)
@@ -328,14 +385,6 @@ def _run_handler(*, session: Session, clock: Clock, agent: Agent, task: AgentTas
         agent=agent,
         config=config,
         bus=bus,
-    )
-    activity.record(
-        session=session,
-        clock=clock,
-        agent_id=agent.id,
-        activity_type="task_started",
-        description=f"Working on {task.task_type.replace('_', ' ')}",
-        task_id=task.id,
     )
     return handler.handle_task(ctx, task)
 

@@ -542,7 +542,7 @@ def _one_deletion_keys(word: str) -> frozenset[str]:
     """The word and every way of deleting one letter from it.
 
     Two words within one insertion, deletion, substitution or swap of neighbouring letters
-    share a key ("bloombreg" and "bloomberg" both give "bloomerg"), which makes this a tight
+    share a key ("bloombreg" and "bloomberg" both give "bloombrg"), which makes this a tight
     block for typos. Short words get no variants: one letter off "ibm" is noise.
     """
     if len(word) < 4:
@@ -847,7 +847,7 @@ class AccountMatcher:
                 return found
         return None
 
-    def _candidates(self, tokens: tuple[str, ...]) -> list[int]:
+    def _candidates(self, tokens: tuple[str, ...]) -> set[int]:
         """Entries sharing a distinctive word with the organisation, or one typo away from it.
 
         Words used by many names are skipped unless the organisation has nothing else: a
@@ -871,7 +871,7 @@ class AccountMatcher:
         if not found and not unknown and common:
             # Only common words ("Global Systems"): names containing all of them.
             found = set.intersection(*common)
-        return sorted(found)
+        return found
 
     def _typo_neighbours(self, word: str) -> frozenset[int]:
         """Entries with a distinctive word one typo away from `word` (cached per word)."""
@@ -895,9 +895,9 @@ class AccountMatcher:
         # Same word count and initials, same numbers ("Shift4" is not "Shift5"): cheap tests
         # that rule out most candidates before any scoring.
         entries = [
-            entry
-            for entry in (self._entries[index] for index in self._candidates(tokens))
-            if entry.initials == initials and entry.digits == digits
+            self._entries[index]
+            for index in sorted(self._candidates(tokens))
+            if self._entries[index].initials == initials and self._entries[index].digits == digits
         ]
         if not entries:
             return None

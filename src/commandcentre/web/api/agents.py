@@ -16,8 +16,6 @@ from sqlalchemy.orm import Session
 from commandcentre.agents import activity, approvals, services, tasks
 from commandcentre.agents.models import ActivityEntry, Agent, AgentTask, Approval
 from commandcentre.agents.schemas import (
-    READ_ERRORS,
-    WRITE_ERRORS,
     ActivityList,
     ActivityOut,
     AgentCreate,
@@ -42,18 +40,22 @@ from commandcentre.agents.schemas import (
     TaskList,
     TaskOut,
     TaskStatus,
-    error_responses,
 )
 from commandcentre.clock import Clock
 from commandcentre.errors import Conflict, InvalidInput
 from commandcentre.pagination import MAX_LIMIT, Page, PaginationOut
+from commandcentre.web.api.responses import (
+    LIST_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    error_responses,
+)
 from commandcentre.web.deps import ApiCaller, ApiSession, Ctx
 
 router = APIRouter(tags=["agents"])
 
 PageNo = Annotated[int, Query(ge=1, le=100_000, description="1-based page number.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
-LIST_ERRORS = error_responses(401, 422)
 CREATE_ERRORS = error_responses(400, 401, 403, 409, 422)
 
 
