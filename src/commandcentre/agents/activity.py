@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -71,19 +74,66 @@ def record(
     return entry
 
 
+DEFERRED_KEY = "deferred_metrics"
+MetricKey = tuple[uuid.UUID, uuid.UUID, date]  # workspace, agent, day
+
+
 def bump_metrics(
     *, session: Session, clock: Clock, agent_id: uuid.UUID, counts: dict[str, float]
 ) -> None:
-    """Add to today's counters with one upsert, safe when workers write at once."""
+    """Add to today's counters: at once, or at the end of a worker's batch (see defer)."""
     unknown = set(counts) - METRIC_FIELDS - {"total_response_seconds", "response_count"}
     if unknown:
         raise ValueError(f"unknown metrics: {sorted(unknown)}")
+    key: MetricKey = (current_workspace(session), agent_id, clock.now().date())
+    deferred: dict[MetricKey, dict[str, float]] | None = session.info.get(DEFERRED_KEY)
+    if deferred is None:
+        _upsert_metrics(session=session, clock=clock, key=key, counts=counts)
+        return
+    totals = deferred.setdefault(key, {})
+    for name, value in counts.items():
+        totals[name] = totals.get(name, 0) + value
+
+
+@contextmanager
+def deferred_metrics(session: Session, clock: Clock) -> Iterator[None]:
+    """Collect counter changes and write them once, in one global order of agents.
+
+    A worker's batch touches each agent's daily row once instead of once per task, and
+    batches never hold one agent's row while waiting for another's.
+    """
+    session.info[DEFERRED_KEY] = {}
+    try:
+        yield
+        pending: dict[MetricKey, dict[str, float]] = session.info[DEFERRED_KEY]
+        for key in sorted(pending, key=lambda k: (str(k[1]), k[2])):
+            _upsert_metrics(session=session, clock=clock, key=key, counts=pending[key])
+    finally:
+        session.info.pop(DEFERRED_KEY, None)
+
+
+def snapshot_metrics(session: Session) -> dict[MetricKey, dict[str, float]] | None:
+    deferred = session.info.get(DEFERRED_KEY)
+    return None if deferred is None else {k: dict(v) for k, v in deferred.items()}
+
+
+def restore_metrics(session: Session, snapshot: dict[MetricKey, dict[str, float]] | None) -> None:
+    """Undo counter changes made inside a savepoint that was rolled back."""
+    if snapshot is not None:
+        session.info[DEFERRED_KEY] = snapshot
+
+
+def _upsert_metrics(
+    *, session: Session, clock: Clock, key: MetricKey, counts: dict[str, float]
+) -> None:
+    """One upsert, safe when workers write at once."""
+    workspace_id, agent_id, day = key
     now = clock.now()
     values: dict[str, Any] = {
         "id": new_id(),
-        "workspace_id": current_workspace(session),
+        "workspace_id": workspace_id,
         "agent_id": agent_id,
-        "metric_date": now.date(),
+        "metric_date": day,
         "created_at": now,
         "updated_at": now,
         **counts,
@@ -97,7 +147,8 @@ def bump_metrics(
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    session.execute(stmt)
+    # Core statement: not filtered by the session's workspace (the row carries its own).
+    session.execute(stmt, execution_options={"include_all_workspaces": True})
 
 
 def derive_status(*, session: Session, agent: Agent) -> str:

@@ -98,6 +98,13 @@ def _close(
     approval.decided_at = clock.now()
 
 
+def choices_for_task(*, session: Session, task_id: uuid.UUID) -> list[str]:
+    approval = session.scalar(
+        select(Approval).where(Approval.task_id == task_id, Approval.status == "pending")
+    )
+    return [c for c in (approval.choices if approval else []) if c != "reject"]
+
+
 def list_pending(*, session: Session, limit: int = 200) -> list[Approval]:
     return list(
         session.scalars(

@@ -7,6 +7,7 @@ past its deadline escalates to the user.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -51,6 +52,7 @@ def send(
         requires_response = True
     if message_type == "response" and response_to is None:
         raise InvalidInput("a response must answer a request", field="responseToId")
+    check_json(payload, field="payload")
     if response_to is not None and response_to.responded_at is not None:
         raise Conflict("this request already has its response")
     now = clock.now()
@@ -95,6 +97,17 @@ def send(
     if recipient is not None:
         wakeup.after_commit(session, "messages")
     return message
+
+
+def check_json(value: Any, *, field: str) -> None:
+    """Refuse what PostgreSQL's JSONB cannot store (NUL characters, lone surrogates)."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError, UnicodeEncodeError) as exc:
+        raise InvalidInput(f"{field} is not valid JSON: {exc}", field=field) from None
+    if "\x00" in text or "\\u0000" in text:
+        raise InvalidInput(f"{field} must not contain NUL characters", field=field)
 
 
 class Bus:

@@ -22,7 +22,7 @@ from commandcentre.agents.models import TASK_PRIORITIES, Agent, AgentTask
 from commandcentre.agents.registry import agent_for
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
-from commandcentre.errors import InvalidInput, NotFound
+from commandcentre.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,10 @@ def approve(
     choice: str = "approve",
 ) -> AgentTask:
     task = get_or_404(session=session, task_id=task_id)
-    states.check_transition(task.status, "pending")
+    _require_waiting(task, "approved")
+    offered = approvals.choices_for_task(session=session, task_id=task.id)
+    if offered and choice not in offered:
+        raise InvalidInput(f"choice must be one of: {', '.join(offered)}", field="choice")
     approvals.close_for_task(
         session=session,
         clock=clock,
@@ -199,9 +202,7 @@ def reject(
     if not reason:
         raise InvalidInput("say why you reject it", field="reason")
     task = get_or_404(session=session, task_id=task_id)
-    states.check_transition(task.status, "cancelled")
-    if task.status != "waiting_approval":
-        raise InvalidInput("only a task waiting for approval can be rejected", field="status")
+    _require_waiting(task, "rejected")
     approvals.close_for_task(
         session=session,
         clock=clock,
@@ -221,6 +222,15 @@ def reject(
         details={"reason": reason},
     )
     return task
+
+
+def _require_waiting(task: AgentTask, verb: str) -> None:
+    if task.status != "waiting_approval":
+        state = task.status.replace("_", " ")
+        raise Conflict(
+            f"only a task waiting for approval can be {verb}; this one is {state}",
+            field="status",
+        )
 
 
 def _move(
@@ -305,13 +315,18 @@ def process_batch(
     ordered = _in_lock_order(factory=factory, task_ids=task_ids)
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
-            with claims.worker_session(factory) as session, session.begin():
+            with (
+                claims.worker_session(factory) as session,
+                session.begin(),
+                activity.deferred_metrics(session, clock),
+            ):
                 done = {
                     task_id: _process_one(
                         session=session, clock=clock, task_id=task_id, worker=worker
                     )
                     for task_id in ordered
                 }
+                _unbind(session)
             return [done.get(task_id) for task_id in task_ids]
         except OperationalError as exc:
             # Nothing was committed; the claims are still ours, so running again is safe.
@@ -319,6 +334,12 @@ def process_batch(
                 raise
             log.info("batch deadlocked, retrying (%d)", attempt + 1)
     raise AssertionError("unreachable")
+
+
+def _unbind(session: Session) -> None:
+    """Every task's rows are flushed; what is left (counters) spans workspaces."""
+    session.info.pop(WORKSPACE_KEY, None)
+    session.info[SYSTEM_KEY] = True
 
 
 def _in_lock_order(*, factory: sessionmaker[Session], task_ids: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -359,11 +380,13 @@ def _process_one(
     bind_workspace(session, task.workspace_id)
     agent = session.get(Agent, task.agent_id)
     assert agent is not None
+    before = activity.snapshot_metrics(session)
     try:
         with session.begin_nested():
             result = _run_handler(session=session, clock=clock, agent=agent, task=task)
     except Exception as exc:
         log.warning("task %s failed: %s", task_id, exc)
+        activity.restore_metrics(session, before)
         outcome = _record_failure(session=session, clock=clock, task=task, error=exc)
     else:
         outcome = _record_result(session=session, clock=clock, task=task, result=result)
