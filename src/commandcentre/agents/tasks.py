@@ -312,7 +312,6 @@ def process_batch(
     again. A failing handler only rolls back its own savepoint. Sharing the commit is
     what makes small tasks cheap. None marks a task whose claim was lost.
     """
-    ordered = _in_lock_order(factory=factory, task_ids=task_ids)
     for attempt in range(DEADLOCK_RETRIES + 1):
         try:
             with (
@@ -320,11 +319,11 @@ def process_batch(
                 session.begin(),
                 activity.deferred_metrics(session, clock),
             ):
+                held = _hold_all(session=session, task_ids=task_ids, worker=worker)
                 done = {
-                    task_id: _process_one(
-                        session=session, clock=clock, task_id=task_id, worker=worker
-                    )
-                    for task_id in ordered
+                    task_id: _process_one(session=session, clock=clock, task_id=task_id)
+                    for task_id in task_ids
+                    if task_id in held
                 }
                 _unbind(session)
             return [done.get(task_id) for task_id in task_ids]
@@ -336,24 +335,39 @@ def process_batch(
     raise AssertionError("unreachable")
 
 
+def _hold_all(*, session: Session, task_ids: list[uuid.UUID], worker: str) -> set[uuid.UUID]:
+    """Lock the batch's tasks that this worker still owns, and load them and their agents.
+
+    Locking first, before any side effect, is how a worker whose lease was taken over
+    finds out now rather than after it acted.
+    """
+    session.info.pop(WORKSPACE_KEY, None)
+    session.info[SYSTEM_KEY] = True
+    held = set(
+        session.scalars(
+            update(AgentTask)
+            .where(
+                AgentTask.id.in_(task_ids),
+                AgentTask.status == "in_progress",
+                AgentTask.claimed_by == worker,
+            )
+            # A no-op assignment: the point is the lock and the ownership check.
+            .values(claimed_by=AgentTask.claimed_by)
+            .returning(AgentTask.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if held:
+        loaded = list(session.scalars(select(AgentTask).where(AgentTask.id.in_(held))))
+        agent_ids = {task.agent_id for task in loaded}
+        list(session.scalars(select(Agent).where(Agent.id.in_(agent_ids))))
+    return held
+
+
 def _unbind(session: Session) -> None:
     """Every task's rows are flushed; what is left (counters) spans workspaces."""
     session.info.pop(WORKSPACE_KEY, None)
     session.info[SYSTEM_KEY] = True
-
-
-def _in_lock_order(*, factory: sessionmaker[Session], task_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    """Tasks of one agent share its daily metrics row; taking agents in one global order
-    keeps two batches from each holding the row the other needs."""
-    if len(task_ids) < 2:
-        return list(task_ids)
-    with factory() as session:
-        session.info[SYSTEM_KEY] = True
-        rows = session.execute(
-            select(AgentTask.id, AgentTask.agent_id).where(AgentTask.id.in_(task_ids))
-        ).all()
-    agent_of = dict(rows)
-    return sorted(task_ids, key=lambda t: (str(agent_of.get(t, "")), str(t)))
 
 
 def _is_deadlock(exc: OperationalError) -> bool:
@@ -361,20 +375,10 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return code in ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def _process_one(
-    *, session: Session, clock: Clock, task_id: uuid.UUID, worker: str
-) -> Outcome | None:
+def _process_one(*, session: Session, clock: Clock, task_id: uuid.UUID) -> Outcome:
     session.info.pop(WORKSPACE_KEY, None)
     session.info[SYSTEM_KEY] = True
-    held = claims.hold(
-        session,
-        AgentTask,
-        task_id,
-        conditions=[AgentTask.status == "in_progress", AgentTask.claimed_by == worker],
-    )
-    if not held:
-        return None
-    task = session.get(AgentTask, task_id)
+    task = session.get(AgentTask, task_id)  # loaded by _hold_all: no query
     assert task is not None
     del session.info[SYSTEM_KEY]
     bind_workspace(session, task.workspace_id)
