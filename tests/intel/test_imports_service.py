@@ -491,6 +491,15 @@ def test_accounts_dedupe_by_normalised_name_and_keep_their_tier(
     assert acme.aliases == ["ACME", "Acme Corp"]
 
 
+def test_an_account_can_be_moved_to_the_middle_tier_by_a_later_import(
+    database: Database, workspace_id: uuid.UUID, clock: ManualClock, scoped: Session
+) -> None:
+    run(database, workspace_id, clock, "accounts", b"Name,Tier\nInitech,1\nUmbrella,\n")
+    run(database, workspace_id, clock, "accounts", b"Name,Tier\nInitech,2\n")
+    tiers = dict(scoped.execute(select(Account.name, Account.tier)).all())
+    assert tiers == {"Initech": 2, "Umbrella": 2}
+
+
 def test_store_intel_is_idempotent_and_needs_a_known_account(
     scoped: Session, clock: ManualClock
 ) -> None:

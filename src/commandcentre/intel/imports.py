@@ -106,8 +106,7 @@ DEFAULT_MAX_FIELD_CHARS = 10_000
 INSERT_BATCH = 2_000
 # An ImportRun keeps this many row errors; the count is always complete.
 MAX_STORED_ERRORS = 1_000
-# AccountRecord.tier cannot say "not given": the parsers default it to 2, so on an
-# existing account only another tier counts as a value (never overwrite 1 or 3 with it).
+# A new account whose source gives no tier is a middle one.
 _DEFAULT_TIER = 2
 _CATEGORY_SYNONYMS: Mapping[str, str] = {
     "product_launch": "product",
@@ -930,7 +929,7 @@ def _upsert_account(
     name = values["name"]
     if not isinstance(name, str):
         return RowError(0, "no account name", "name")
-    if record.tier not in (1, 2, 3):
+    if record.tier is not None and record.tier not in (1, 2, 3):
         return RowError(0, f"tier {record.tier} is not 1, 2 or 3", "tier")
     problem = _too_long(Account, values, max_text)
     if problem is not None:
@@ -938,11 +937,12 @@ def _upsert_account(
     key = account_key(name)
     account = by_key.get(key)
     if account is None:
-        account = Account(id=new_id(), normalised_name=key, tier=record.tier, **values)
+        tier = record.tier if record.tier is not None else _DEFAULT_TIER
+        account = Account(id=new_id(), normalised_name=key, tier=tier, **values)
         by_key[key] = account
         writer.add(account)
         return "created"
-    if record.tier != _DEFAULT_TIER:
+    if record.tier is not None:
         values["tier"] = record.tier
     changed = _update(account, values, fill_only=writer.seen(account))
     writer.mark(account)

@@ -51,8 +51,6 @@ ACCOUNT_SCHEMA = Schema(
     required_label="'name' (or 'account' / 'company')",
 )
 
-DEFAULT_TIER = 2
-
 _TIER_WORDS = {
     "a": 1,
     "b": 2,
@@ -73,10 +71,11 @@ def parse_accounts_csv(data: bytes) -> ParseResult[AccountRecord]:
     return collect_table(ParseResult[AccountRecord](format="csv"), table, _account)
 
 
-def parse_tier(value: str | None) -> int:
-    """1, 2 or 3 from the spellings account lists use; raises `RowProblem` otherwise."""
+def parse_tier(value: str | None) -> int | None:
+    """1, 2 or 3 from the spellings account lists use, None when not given; raises
+    `RowProblem` otherwise."""
     if value is None:
-        return DEFAULT_TIER
+        return None
     text = value.strip()
     number = _TIER_NUMBER.match(text)
     if number:

@@ -75,12 +75,13 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class AccountRecord:
-    """A target account for the watchlist. `tier` is 1 (most important) to 3."""
+    """A target account for the watchlist. `tier` is 1 (most important) to 3, or None
+    when the source does not say (new accounts then get 2; existing ones keep theirs)."""
 
     name: str
     domain: str | None = None
     aliases: tuple[str, ...] = ()
-    tier: int = 2
+    tier: int | None = None
     industry: str | None = None
     notes: str | None = None
     row: int | None = None
