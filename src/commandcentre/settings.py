@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +55,27 @@ class Settings(BaseSettings):
     )
     lease_seconds: float = Field(
         default=120.0, gt=0, description="How long a worker may hold a claimed row."
+    )
+    llm_provider: Literal["offline", "openai", "anthropic", "openai-compatible"] = Field(
+        default="offline",
+        description="Who writes drafts: offline templates (no key needed), openai, anthropic, "
+        "or openai-compatible (Ollama, vLLM, llama.cpp; needs llm_base_url).",
+    )
+    llm_base_url: str = Field(
+        default="", description="Model API base URL; empty = the provider's public endpoint."
+    )
+    llm_api_key: SecretStr = Field(
+        default=SecretStr(""), description="Model API key; empty = offline writer."
+    )
+    llm_model: str = Field(default="", description="Model name; empty = the provider default.")
+    llm_cheap_model: str = Field(
+        default="", description="Cheaper model for simple tasks; empty = llm_model."
+    )
+    llm_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one model request."
+    )
+    llm_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a model request after 429/5xx/timeouts."
     )
 
 

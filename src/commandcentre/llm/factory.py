@@ -1,0 +1,106 @@
+"""Pick the writer the settings ask for, always ending the chain in the offline writer.
+
+A missing key (or, for an OpenAI-compatible server, a missing base URL or model) means the
+offline writer, with a warning: the product must work unconfigured, never crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from commandcentre.llm.offline import OfflineWriter
+from commandcentre.llm.providers import AnthropicWriter, OpenAIWriter
+from commandcentre.llm.retry import SpendLimitReached
+from commandcentre.llm.types import DraftRequest, DraftResult, Writer
+from commandcentre.llm.writer import FLAG_FELL_BACK, FLAG_WRITER_ERROR
+from commandcentre.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FLAG_SPEND_LIMIT = "spend_limit_reached"
+DEFAULT_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
+
+
+class FallbackWriter:
+    """Tries each writer in order; the ``final`` writer (offline by default) always answers.
+
+    A draft from anything but the first writer carries ``writer_error``; one from the final
+    writer also carries ``fell_back_to_offline``, and ``spend_limit_reached`` when a spend
+    limit was the reason. ``writer`` on the result names who actually wrote it.
+    """
+
+    def __init__(self, *primary: Writer, final: Writer | None = None) -> None:
+        self.writers: tuple[Writer, ...] = primary
+        self.final: Writer = final or OfflineWriter()
+        self.name = ">".join([*(w.name for w in primary), self.final.name])
+
+    def draft(self, request: DraftRequest) -> DraftResult:
+        flags: list[str] = []
+        for writer in self.writers:
+            try:
+                result = writer.draft(request)
+            except SpendLimitReached:
+                log.error("writer %s: spend limit reached", writer.name)
+                flags += [FLAG_WRITER_ERROR, FLAG_SPEND_LIMIT]
+                continue
+            except Exception:
+                # Any provider or parsing failure moves on; the chain must produce a draft.
+                log.exception("writer %s failed", writer.name)
+                flags.append(FLAG_WRITER_ERROR)
+                continue
+            return _with_flags(result, flags)
+        result = self.final.draft(request)
+        if self.writers:
+            flags.append(FLAG_FELL_BACK)
+        return _with_flags(result, flags)
+
+
+def _with_flags(result: DraftResult, flags: Sequence[str]) -> DraftResult:
+    merged = list(result.flags)
+    for flag in flags:
+        if flag not in merged:
+            merged.append(flag)
+    return result.model_copy(update={"flags": merged})
+
+
+def model_writer(settings: Settings, *, cheap: bool = False) -> Writer | None:
+    """The configured model writer, or ``None`` when settings do not allow one."""
+    provider = settings.llm_provider
+    if provider == "offline":
+        return None
+    key = settings.llm_api_key.get_secret_value()
+    model = (settings.llm_cheap_model if cheap else "") or settings.llm_model
+    base_url = settings.llm_base_url or None
+    timeout, retries = settings.llm_timeout_seconds, settings.llm_max_retries
+    if provider == "openai-compatible":
+        if not (base_url and model):
+            log.warning("llm_provider=openai-compatible needs llm_base_url and llm_model")
+            return None
+        return OpenAIWriter(
+            model=model,
+            api_key=key,
+            base_url=base_url,
+            provider=provider,
+            timeout=timeout,
+            max_retries=retries,
+        )
+    if not key:
+        log.warning("llm_provider=%s but no llm_api_key; using the offline writer", provider)
+        return None
+    model = model or DEFAULT_MODELS[provider]
+    if provider == "openai":
+        return OpenAIWriter(
+            model=model, api_key=key, base_url=base_url, timeout=timeout, max_retries=retries
+        )
+    return AnthropicWriter(
+        model=model, api_key=key, base_url=base_url, timeout=timeout, max_retries=retries
+    )
+
+
+def writer_from_settings(settings: Settings, *, cheap: bool = False) -> Writer:
+    """The writer for drafts (``cheap=True``: the cheaper model, for simple tasks)."""
+    primary = model_writer(settings, cheap=cheap)
+    if primary is None:
+        return OfflineWriter()
+    return FallbackWriter(primary, final=OfflineWriter())

@@ -1,0 +1,339 @@
+"""Model writers: OpenAI Chat Completions (also any OpenAI-compatible server) and Anthropic.
+
+Both send ``build_messages(request)`` and expect a JSON object matching ``DraftOutput``:
+
+* OpenAI asks with ``response_format``: ``json_schema`` (non-strict, because strict mode demands
+  every property be required) for OpenAI itself, ``json_object`` by default for
+  OpenAI-compatible servers (Ollama, vLLM, llama.cpp), where it is the widely supported mode;
+  the system prompt carries the schema either way.
+* Anthropic forces a single tool call (``tool_choice`` = the ``write_draft`` tool whose input
+  schema is ``DraftOutput``'s), which yields already-parsed JSON. A plain text answer is still
+  accepted so proxies that drop tools keep working.
+
+Output that is not valid JSON or does not match the schema is asked for once more (the bad answer
+and the validation error are shown to the model), then ``MalformedOutput`` is raised.
+
+The SDK clients run with ``max_retries=0`` and an explicit timeout; retries follow
+``commandcentre.llm.retry``. Spend and quota errors are recognised as follows and never retried:
+
+* OpenAI: error ``code`` or ``type`` ``insufficient_quota`` (sent with HTTP 429),
+  ``billing_hard_limit_reached`` or ``billing_not_active``.
+* Anthropic: error type ``billing_error`` (credit balance too low, HTTP 400), HTTP 402, a
+  ``details.error_code`` ending in ``spend_limit_reached`` or ``billing_unavailable``
+  (HTTP 402/429), or HTTP 400/403 whose message mentions credit balance, billing or a spend limit.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import anthropic
+import openai
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from commandcentre.llm.prompts import build_messages
+from commandcentre.llm.retry import (
+    RETRY_STATUSES,
+    Decision,
+    ModelError,
+    RetryPolicy,
+    call_with_retries,
+    parse_retry_after,
+)
+from commandcentre.llm.types import DraftOutput, DraftRequest, DraftResult
+
+TOOL_NAME = "write_draft"
+DEFAULT_MAX_TOKENS = 1024
+# Enough of a bad answer for the model to see its mistake, bounded so a runaway reply is not
+# sent back in full.
+_REASK_ECHO_CHARS = 4000
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n?(.*?)\n?```\s*$", re.DOTALL | re.IGNORECASE)
+_OPENAI_SPEND_CODES = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
+)
+_ANTHROPIC_SPEND_MESSAGE = re.compile(r"credit balance|billing|spend limit", re.IGNORECASE)
+
+JsonMode = Literal["json_schema", "json_object"]
+Message = dict[str, str]
+
+
+class MalformedOutput(ModelError):
+    """The model's answer was not JSON matching ``DraftOutput``, even after one re-ask."""
+
+
+class Usage(BaseModel):
+    """What one draft cost: summed over every HTTP request it took (retries and re-asks)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+    requests: int = 0
+
+
+class ModelDraftResult(DraftResult):
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    tokens_in: int
+    tokens_out: int
+
+
+def parse_output(text: str) -> DraftOutput:
+    """Validate a model answer; code fences around the JSON are tolerated."""
+    m = _FENCE.match(text)
+    payload = m.group(1) if m else text
+    try:
+        return DraftOutput.model_validate_json(payload)
+    except ValidationError as exc:
+        raise MalformedOutput(_short_error(exc)) from exc
+
+
+def _short_error(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+    return "; ".join(parts[:5])
+
+
+def _reask(bad: str, problem: str) -> list[Message]:
+    return [
+        {"role": "assistant", "content": bad[:_REASK_ECHO_CHARS] or "(empty)"},
+        {
+            "role": "user",
+            "content": "That answer was not a JSON object matching the schema "
+            f"({problem}). Reply again with only the corrected JSON object.",
+        },
+    ]
+
+
+def _status_decision(
+    status: int, headers: Mapping[str, str], message: str
+) -> Decision:  # shared by both providers once spend errors are ruled out
+    if status in RETRY_STATUSES or status >= 500:
+        return Decision("retry", status=status, retry_after=parse_retry_after(headers))
+    return Decision("fail", status=status, message=message)
+
+
+class _ModelWriter:
+    provider: str = ""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        timeout: float,
+        max_retries: int,
+        sleep: Callable[[float], None],
+        rand: Callable[[], float],
+    ) -> None:
+        self.model = model
+        self.name = f"{self.provider}:{model}"
+        self.timeout = timeout
+        self.policy = RetryPolicy(max_retries=max_retries)
+        self._sleep = sleep
+        self._rand = rand
+
+    def _send(self, messages: list[Message]) -> Reply:
+        raise NotImplementedError
+
+    def _classify(self, exc: Exception) -> Decision | None:
+        raise NotImplementedError
+
+    def _call(self, messages: list[Message], usage: Usage) -> Reply:
+        started = time.perf_counter()
+        try:
+            reply, attempts = call_with_retries(
+                lambda: self._send(messages),
+                classify=self._classify,
+                policy=self.policy,
+                sleep=self._sleep,
+                rand=self._rand,
+            )
+        finally:
+            usage.latency_ms += (time.perf_counter() - started) * 1000.0
+        usage.requests += attempts
+        usage.tokens_in += reply.tokens_in
+        usage.tokens_out += reply.tokens_out
+        return reply
+
+    def draft(self, request: DraftRequest) -> ModelDraftResult:
+        messages = build_messages(request)
+        usage = Usage(provider=self.provider, model=self.model)
+        reply = self._call(messages, usage)
+        try:
+            output = parse_output(reply.text)
+        except MalformedOutput as exc:
+            reply = self._call([*messages, *_reask(reply.text, str(exc))], usage)
+            output = parse_output(reply.text)
+        return ModelDraftResult(**output.model_dump(), writer=self.name, usage=usage)
+
+
+class OpenAIWriter(_ModelWriter):
+    """OpenAI Chat Completions, or any server speaking that wire format via ``base_url``."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        provider: str = "openai",
+        json_mode: JsonMode | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.provider = provider
+        super().__init__(
+            model=model, timeout=timeout, max_retries=max_retries, sleep=sleep, rand=rand
+        )
+        self.json_mode: JsonMode = json_mode or (
+            "json_schema" if provider == "openai" else "json_object"
+        )
+        self._client = openai.OpenAI(
+            # Local servers often need no key, but the SDK refuses to start without one.
+            api_key=api_key or "unused",
+            base_url=base_url or None,
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    def _response_format(self) -> dict[str, Any]:
+        if self.json_mode == "json_object":
+            return {"type": "json_object"}
+        return {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "draft",
+                "schema": DraftOutput.model_json_schema(),
+                "strict": False,
+            },
+        }
+
+    def _send(self, messages: list[Message]) -> Reply:
+        response = self._client.chat.completions.create(
+            model=self.model,
+            messages=cast(Any, messages),
+            response_format=cast(Any, self._response_format()),
+        )
+        text = response.choices[0].message.content if response.choices else None
+        u = response.usage
+        return Reply(
+            text=text or "",
+            tokens_in=u.prompt_tokens if u else 0,
+            tokens_out=u.completion_tokens if u else 0,
+        )
+
+    def _classify(self, exc: Exception) -> Decision | None:
+        if isinstance(exc, openai.APITimeoutError):
+            return Decision("retry", message=f"{self.name}: request timed out")
+        if isinstance(exc, openai.APIConnectionError):
+            return Decision("retry", message=f"{self.name}: connection failed")
+        if not isinstance(exc, openai.APIStatusError):
+            return None
+        message = f"{self.name}: HTTP {exc.status_code}: {exc.message}"
+        if exc.code in _OPENAI_SPEND_CODES or exc.type in _OPENAI_SPEND_CODES:
+            return Decision("spend", status=exc.status_code, message=message)
+        return _status_decision(exc.status_code, exc.response.headers, message)
+
+
+class AnthropicWriter(_ModelWriter):
+    """Anthropic Messages API; structured output through one forced tool call."""
+
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(
+            model=model, timeout=timeout, max_retries=max_retries, sleep=sleep, rand=rand
+        )
+        self.max_tokens = max_tokens
+        self._client = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url or None,
+            timeout=timeout,
+            max_retries=0,
+            # This SDK sends the key only as a Bearer token; the Messages API documents
+            # x-api-key, which proxies and compatible servers check, so send it too.
+            default_headers={"x-api-key": api_key},
+        )
+
+    def _send(self, messages: list[Message]) -> Reply:
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        turns = [m for m in messages if m["role"] != "system"]
+        tool = {
+            "name": TOOL_NAME,
+            "description": "Return the drafted message.",
+            "input_schema": DraftOutput.model_json_schema(),
+        }
+        response = self._client.messages.create(
+            model=self.model,
+            max_tokens=self.max_tokens,
+            system=system,
+            messages=cast(Any, turns),
+            tools=cast(Any, [tool]),
+            tool_choice={"type": "tool", "name": TOOL_NAME},
+        )
+        text = ""
+        texts: list[str] = []
+        for block in response.content:
+            if block.type == "tool_use" and block.name == TOOL_NAME:
+                text = json.dumps(block.input)
+                break
+            if block.type == "text":
+                texts.append(block.text)
+        else:
+            text = "".join(texts)
+        u = response.usage
+        tokens_in = (
+            u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
+        )
+        return Reply(text=text, tokens_in=tokens_in, tokens_out=u.output_tokens)
+
+    def _classify(self, exc: Exception) -> Decision | None:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return Decision("retry", message=f"{self.name}: request timed out")
+        if isinstance(exc, anthropic.APIConnectionError):
+            return Decision("retry", message=f"{self.name}: connection failed")
+        if not isinstance(exc, anthropic.APIStatusError):
+            return None
+        status = exc.status_code
+        error = exc.body.get("error") if isinstance(exc.body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        details = error.get("details")
+        code = details.get("error_code") if isinstance(details, dict) else None
+        text = str(error.get("message", ""))
+        message = f"{self.name}: HTTP {status}: {text or exc.message}"
+        if (
+            error.get("type") == "billing_error"
+            or status == 402
+            or (
+                isinstance(code, str)
+                and code.endswith(("spend_limit_reached", "billing_unavailable"))
+            )
+            or (status in (400, 403) and _ANTHROPIC_SPEND_MESSAGE.search(text))
+        ):
+            return Decision("spend", status=status, message=message)
+        return _status_decision(status, exc.response.headers, message)
