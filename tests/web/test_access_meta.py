@@ -57,6 +57,8 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/agents/tasks/{task_id}/approve"): {},
     ("POST", "/api/agents/tasks/{task_id}/reject"): {"reason": "no"},
     ("POST", "/api/agents/tasks/{task_id}/cancel"): {},
+    ("POST", "/api/agents/outreach/drafts/{draft_id}/approve"): {"subject": "Edited"},
+    ("POST", "/api/agents/outreach/drafts/{draft_id}/reject"): {"reason": "no"},
     ("POST", "/api/agents/approvals/{approval_id}/decide"): {"choice": "wait longer"},
     ("PATCH", "/api/agents/{agent_id}"): {"name": "Renamed"},
     ("POST", "/api/agents/{agent_id}/tasks/assign"): {"taskType": "ping"},
@@ -127,6 +129,8 @@ def _owner_objects(
             "full_name": f"{OWNER_MARKER} Person",
             "organisation": f"{OWNER_MARKER} Robotics",
             "title": "VP Engineering",
+            # An address makes the contact reachable, so Outreach drafts a message to them.
+            "email": "owneronly.person@example.com",
         },
     )
     ids["contact_id"] = contact["id"]
@@ -148,12 +152,21 @@ def _owner_objects(
         {"taskType": "propose_campaign", "inputData": {"opportunityId": ids["opportunity_id"]}},
     )
     ids["task_id"] = task["id"]
+    post(
+        f"/api/agents/{agents['outreach']}/tasks/assign",
+        {"taskType": "draft_outreach", "inputData": {"opportunityId": ids["opportunity_id"]}},
+    )
     client.post(f"/api/agents/{agents['research']}/pause", headers=auth)
     post(
         f"/api/agents/{agents['planning']}/messages/send",
         {"toAgentType": "research", "messageType": "request", "subject": "help", "payload": {}},
     )
     run_until_idle(ctx)
+    drafts = client.get("/api/agents/outreach/drafts", headers=auth).json()["drafts"]
+    assert drafts, "the outreach agent should draft a message to the owner's contact"
+    # The body names the owner's contact and event, so the marker checks cover it.
+    assert OWNER_MARKER in drafts[0]["messageBody"]
+    ids["draft_id"] = drafts[0]["id"]
     clock.advance(timedelta(hours=2))
     from commandcentre.agents.pumps import Pumps
 

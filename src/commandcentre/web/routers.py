@@ -15,6 +15,7 @@ def api_routers() -> list[APIRouter]:
         health,
         imports,
         opportunities,
+        outreach,
         workspace,
     )
 
@@ -27,6 +28,7 @@ def api_routers() -> list[APIRouter]:
         opportunities.router,
         imports.router,
         discovery.router,
+        outreach.router,
         agents.router,
     ]
 

@@ -1,0 +1,329 @@
+"""First-message drafts: grounded facts in, reviewed drafts out.
+
+Code, never the writer, decides who a draft goes to and whether it may skip review: the
+writer only sees the few facts a first message needs and returns text, claims and flags.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from commandcentre.agents import activity
+from commandcentre.agents.config import OutreachConfig
+from commandcentre.agents.models import Agent
+from commandcentre.clock import Clock
+from commandcentre.db.scoping import current_workspace
+from commandcentre.errors import Conflict, InvalidInput, NotFound
+from commandcentre.intel.models import (
+    Account,
+    AccountIntel,
+    Appearance,
+    Contact,
+    Event,
+    EventSession,
+    Opportunity,
+    OpportunityContact,
+)
+from commandcentre.llm.offline import OfflineWriter
+from commandcentre.llm.types import Channel, DraftRequest, Fact, Writer
+from commandcentre.llm.writer import draft_with_grounding
+from commandcentre.outreach.compose import approval_hash
+from commandcentre.outreach.models import OutreachDraft
+from commandcentre.outreach.timing import suggest_send_time
+from commandcentre.pagination import Page, paginate
+from commandcentre.workspaces.models import Workspace
+
+FIRST_MESSAGE_ASK = "a short conversation at the event"
+MAX_INTEL_FACTS = 2
+# Fields whose text comes from the person or a scraped page, not from the workspace.
+UNTRUSTED_FIELDS = frozenset({"contact.bio", "session.abstract"})
+SKIPPED_OUTREACH_STATUSES = frozenset({"do_not_contact"})
+
+
+def _fact(facts: list[Fact], field: str, value: str | None) -> None:
+    # Blank values would only teach the writer to invent; leave the fact out instead.
+    if value is not None and value.strip():
+        facts.append(Fact(field=field, value=value.strip()))
+
+
+def _talk(session: Session, contact: Contact, event_id: uuid.UUID) -> EventSession | None:
+    return session.scalars(
+        select(EventSession)
+        .join(Appearance, Appearance.session_id == EventSession.id)
+        .where(Appearance.contact_id == contact.id, Appearance.event_id == event_id)
+        .order_by(EventSession.starts_at, EventSession.created_at)
+        .limit(1)
+    ).first()
+
+
+def _account(session: Session, contact: Contact, opportunity: Opportunity) -> Account | None:
+    # The account the opportunity was built on says why this person matters here.
+    account_id = session.scalar(
+        select(OpportunityContact.account_id).where(
+            OpportunityContact.opportunity_id == opportunity.id,
+            OpportunityContact.contact_id == contact.id,
+        )
+    )
+    if account_id is not None:
+        return session.get(Account, account_id)
+    return contact.account
+
+
+def facts_for(session: Session, contact: Contact, opportunity: Opportunity) -> list[Fact]:
+    """Only the fields a first message needs about this one contact at this one event."""
+    facts: list[Fact] = []
+    _fact(facts, "contact.full_name", contact.full_name)
+    _fact(facts, "contact.title", contact.title)
+    _fact(facts, "contact.organisation", contact.organisation)
+    event = session.get(Event, opportunity.event_id)
+    talk = _talk(session, contact, opportunity.event_id)
+    if talk is not None:
+        _fact(facts, "session.title", talk.title)
+        _fact(facts, "session.abstract", talk.abstract)
+    if event is not None:
+        _fact(facts, "event.name", event.name)
+        _fact(facts, "event.start_date", event.start_date.isoformat() if event.start_date else None)
+        _fact(facts, "event.city", event.city)
+    account = _account(session, contact, opportunity)
+    if account is not None:
+        _fact(facts, "account.name", account.name)
+        intel = session.scalars(
+            select(AccountIntel)
+            .where(AccountIntel.account_id == account.id)
+            # Undated notes sort after dated ones on every backend.
+            .order_by(
+                AccountIntel.noted_on.is_(None),
+                AccountIntel.noted_on.desc(),
+                AccountIntel.created_at.desc(),
+            )
+            .limit(MAX_INTEL_FACTS)
+        )
+        for item in intel:
+            _fact(facts, f"intel.{item.id}.title", item.title)
+    if talk is None:
+        # A bio is long, self-written text; it only earns its place when there is no talk.
+        _fact(facts, "contact.bio", contact.bio)
+    return facts
+
+
+def _channel(contact: Contact) -> tuple[Channel, str] | None:
+    """The channel and recipient, chosen from stored data only."""
+    if contact.email and contact.email.strip():
+        if contact.email_status == "invalid":
+            return None
+        return "email", contact.email.strip()
+    if contact.linkedin_url and contact.linkedin_url.strip():
+        return "linkedin", contact.linkedin_url.strip()
+    return None
+
+
+def _contacts(
+    session: Session, opportunity: Opportunity, contact_ids: Sequence[uuid.UUID] | None
+) -> list[Contact]:
+    if contact_ids is None:
+        stmt = (
+            select(Contact)
+            .join(OpportunityContact, OpportunityContact.contact_id == Contact.id)
+            .where(OpportunityContact.opportunity_id == opportunity.id)
+        )
+    else:
+        stmt = select(Contact).where(Contact.id.in_(list(contact_ids)))
+    return list(session.scalars(stmt.order_by(Contact.full_name, Contact.id)))
+
+
+def create_drafts(
+    *,
+    session: Session,
+    clock: Clock,
+    agent: Agent,
+    opportunity_id: uuid.UUID,
+    contact_ids: Sequence[uuid.UUID] | None,
+    writer: Writer,
+    sender_name: str,
+    sender_company: str,
+    task_id: uuid.UUID | None = None,
+) -> list[OutreachDraft]:
+    """One first-message draft per reachable contact not yet drafted for this opportunity."""
+    opportunity = session.get(Opportunity, opportunity_id)
+    if opportunity is None:
+        raise NotFound("opportunity not found")
+    config = OutreachConfig.model_validate(agent.config or {})
+    workspace = session.get(Workspace, current_workspace(session))
+    default_tz = workspace.timezone if workspace else "UTC"
+    event = session.get(Event, opportunity.event_id)
+    already = set(
+        session.scalars(
+            select(OutreachDraft.contact_id).where(OutreachDraft.opportunity_id == opportunity.id)
+        )
+    )
+    now = clock.now()
+    created: list[OutreachDraft] = []
+    for contact in _contacts(session, opportunity, contact_ids):
+        if contact.id in already or contact.outreach_status in SKIPPED_OUTREACH_STATUSES:
+            continue
+        route = _channel(contact)
+        if route is None:
+            continue
+        channel, recipient = route
+        facts = facts_for(session, contact, opportunity)
+        request = DraftRequest(
+            recipient_name=contact.full_name,
+            recipient_first_name=contact.first_name or "",
+            sender_name=sender_name,
+            sender_company=sender_company,
+            tone=config.tone,
+            channel=channel,
+            ask=FIRST_MESSAGE_ASK,
+            facts=facts,
+            untrusted_fields=set(UNTRUSTED_FIELDS),
+        )
+        result = draft_with_grounding(writer, request, fallback=OfflineWriter())
+        flags = list(result.flags)
+        draft = OutreachDraft(
+            agent_id=agent.id,
+            task_id=task_id,
+            contact_id=contact.id,
+            opportunity_id=opportunity.id,
+            channel=channel,
+            recipient=recipient,
+            subject=result.subject,
+            message_body=result.body,
+            personalization_context={
+                "facts": [f.field for f in facts],
+                "reasoning": result.reasoning,
+                "writer": result.writer,
+            },
+            claims=[c.model_dump() for c in result.claims],
+            flags=flags,
+            suggested_send_at=suggest_send_time(
+                now=now,
+                event_start=event.start_date if event else None,
+                recipient_tz=contact.timezone,
+                default_tz=default_tz,
+            ),
+            writer=result.writer,
+            created_at=now,
+            updated_at=now,
+        )
+        # Any flag (injection, fallback, regeneration) means a person must read it first.
+        if config.autoApprove and not flags:
+            draft.status = "approved"
+            draft.approved_at = now
+            draft.approval_hash = approval_hash(recipient, draft.subject, draft.message_body)
+        else:
+            draft.status = "pending_approval"
+        session.add(draft)
+        session.flush()
+        already.add(contact.id)
+        created.append(draft)
+        activity.record(
+            session=session,
+            clock=clock,
+            agent_id=agent.id,
+            activity_type="draft_created",
+            description=f"Drafted a {channel} message to {contact.full_name}"
+            + (" (auto-approved)" if draft.status == "approved" else ""),
+            details={"status": draft.status, "flags": flags, "writer": result.writer},
+            task_id=task_id,
+            entity_type="outreach_draft",
+            entity_id=draft.id,
+        )
+    return created
+
+
+def list_(
+    session: Session, status: str | None = None, page: int = 1, limit: int = 25
+) -> Page[OutreachDraft]:
+    stmt = select(OutreachDraft)
+    if status is not None:
+        stmt = stmt.where(OutreachDraft.status == status)
+    stmt = stmt.order_by(OutreachDraft.created_at.desc(), OutreachDraft.id)
+    return paginate(session, stmt, page=page, limit=limit)
+
+
+def get_or_404(session: Session, draft_id: uuid.UUID) -> OutreachDraft:
+    draft = session.get(OutreachDraft, draft_id)
+    if draft is None:
+        raise NotFound("draft not found")
+    return draft
+
+
+def _require_pending(draft: OutreachDraft, action: str) -> None:
+    if draft.status != "pending_approval":
+        status = draft.status.replace("_", " ")
+        raise Conflict(
+            f"only a draft pending approval can be {action}; this one is {status}",
+            field="status",
+        )
+
+
+def approve(
+    session: Session,
+    clock: Clock,
+    draft_id: uuid.UUID,
+    user_id: uuid.UUID | None,
+    subject: str | None = None,
+    body: str | None = None,
+) -> OutreachDraft:
+    """Approve, optionally after editing; the hash covers exactly what was approved."""
+    draft = get_or_404(session, draft_id)
+    _require_pending(draft, "approved")
+    if subject is not None:
+        if "\r" in subject or "\n" in subject:
+            raise InvalidInput("the subject must be a single line", field="subject")
+        draft.subject = subject.strip()
+    if body is not None:
+        if not body.strip():
+            raise InvalidInput("the message must not be empty", field="messageBody")
+        draft.message_body = body
+    now = clock.now()
+    draft.status = "approved"
+    draft.approved_by = user_id
+    draft.approved_at = now
+    draft.approval_hash = approval_hash(draft.recipient, draft.subject, draft.message_body)
+    draft.updated_at = now
+    edited = subject is not None or body is not None
+    _record(
+        session, clock, draft, "draft_approved", "Approved" + (" after edits" if edited else "")
+    )
+    return draft
+
+
+def reject(
+    session: Session, clock: Clock, draft_id: uuid.UUID, user_id: uuid.UUID | None, reason: str
+) -> OutreachDraft:
+    if not reason or not reason.strip():
+        raise InvalidInput("say why you reject it", field="reason")
+    draft = get_or_404(session, draft_id)
+    _require_pending(draft, "rejected")
+    draft.status = "rejected"
+    draft.rejection_reason = reason.strip()
+    draft.updated_at = clock.now()
+    details = {"reason": reason.strip(), "userId": str(user_id) if user_id else None}
+    _record(session, clock, draft, "draft_rejected", "Rejected", details)
+    return draft
+
+
+def _record(
+    session: Session,
+    clock: Clock,
+    draft: OutreachDraft,
+    kind: str,
+    verb: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    activity.record(
+        session=session,
+        clock=clock,
+        agent_id=draft.agent_id,
+        activity_type=kind,
+        description=f"{verb} the {draft.channel} draft to {draft.recipient}",
+        details=details,
+        entity_type="outreach_draft",
+        entity_id=draft.id,
+    )
