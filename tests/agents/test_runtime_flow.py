@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cctest.runtime import pumps, run_until_idle, seed_opportunity
+from cctest.runtime import Seeded, pumps, run_until_idle, seed_opportunity
 from commandcentre.agents import approvals, bus, services, tasks
 from commandcentre.agents.models import ActivityEntry, Agent, AgentMessage, AgentTask, Approval
 from commandcentre.clock import ManualClock
@@ -17,6 +19,24 @@ from commandcentre.db.scoping import workspace_session
 from commandcentre.errors import Conflict, InvalidInput
 from commandcentre.intel.models import Opportunity
 from commandcentre.planning.models import Campaign, PlanningRecommendation
+
+
+def _assign(
+    ctx: AppContext, seeded: Seeded, agent_type: str, task_type: str, **kwargs: Any
+) -> uuid.UUID:
+    """Assign a task in its own transaction, as the API does."""
+    with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
+        return tasks.assign(
+            session=s,
+            clock=ctx.clock,
+            agent=_agent(s, agent_type),
+            task_type=task_type,
+            **kwargs,
+        ).id
+
+
+def _for_opportunity(seeded: Seeded) -> dict[str, Any]:
+    return {"input_data": {"opportunityId": str(seeded.opportunity_id)}}
 
 
 def _agent(session: Session, agent_type: str) -> Agent:
@@ -94,14 +114,7 @@ def test_tick_queues_analysis_of_new_opportunities_once(ctx: AppContext) -> None
 
 def test_campaign_waits_for_approval_then_launches(ctx: AppContext) -> None:
     seeded = seed_opportunity(ctx)
-    with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
-        task_id = tasks.assign(
-            session=s,
-            clock=ctx.clock,
-            agent=_agent(s, "planning"),
-            task_type="propose_campaign",
-            input_data={"opportunityId": str(seeded.opportunity_id)},
-        ).id
+    task_id = _assign(ctx, seeded, "planning", "propose_campaign", **_for_opportunity(seeded))
     run_until_idle(ctx)
     with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
         task = s.get(AgentTask, task_id)
@@ -129,14 +142,7 @@ def test_campaign_waits_for_approval_then_launches(ctx: AppContext) -> None:
 
 def test_rejected_campaign_is_cancelled_with_the_reason(ctx: AppContext) -> None:
     seeded = seed_opportunity(ctx)
-    with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
-        task_id = tasks.assign(
-            session=s,
-            clock=ctx.clock,
-            agent=_agent(s, "planning"),
-            task_type="propose_campaign",
-            input_data={"opportunityId": str(seeded.opportunity_id)},
-        ).id
+    task_id = _assign(ctx, seeded, "planning", "propose_campaign", **_for_opportunity(seeded))
     run_until_idle(ctx)
     with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
         with pytest.raises(InvalidInput):
