@@ -18,6 +18,8 @@ from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
+from commandcentre.db.scoping import SYSTEM_KEY
+
 
 def claim(
     session: Session,
@@ -88,3 +90,12 @@ def worker_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     lock = _SQLITE_WRITERS.setdefault(id(bind), threading.Lock())
     with lock, factory() as session:
         yield session
+
+
+@contextmanager
+def system_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A worker transaction that may touch every workspace's rows (claims, sweeps)."""
+    with worker_session(factory) as session:
+        session.info[SYSTEM_KEY] = True
+        with session.begin():
+            yield session

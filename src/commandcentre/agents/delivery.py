@@ -42,56 +42,52 @@ def claim_due(
         .order_by(AgentMessage.created_at)
         .limit(limit)
     )
-    with claims.worker_session(factory) as session:
-        session.info[SYSTEM_KEY] = True
-        with session.begin():
-            return claims.claim(
-                session,
-                AgentMessage,
-                candidates,
-                values={
-                    "claimed_by": worker,
-                    "lease_expires_at": now + lease,
-                    "attempts": AgentMessage.attempts + 1,
-                    "status": "pending",
-                    "next_attempt_at": now + lease,
-                },
-            )
+    with claims.system_transaction(factory) as session:
+        return claims.claim(
+            session,
+            AgentMessage,
+            candidates,
+            values={
+                "claimed_by": worker,
+                "lease_expires_at": now + lease,
+                "attempts": AgentMessage.attempts + 1,
+                "status": "pending",
+                "next_attempt_at": now + lease,
+            },
+        )
 
 
 def deliver(
     *, factory: sessionmaker[Session], clock: Clock, message_id: uuid.UUID, worker: str
 ) -> str | None:
     """Hand one claimed message to its recipient; effects and delivery commit together."""
-    with claims.worker_session(factory) as session:
-        session.info[SYSTEM_KEY] = True
-        with session.begin():
-            held = claims.hold(
-                session,
-                AgentMessage,
-                message_id,
-                conditions=[AgentMessage.status == "pending", AgentMessage.claimed_by == worker],
-            )
-            if not held:
-                return None
-            message = session.get(AgentMessage, message_id)
-            assert message is not None
-            assert message.to_agent_id is not None
-            del session.info[SYSTEM_KEY]
-            bind_workspace(session, message.workspace_id)
-            recipient = session.get(Agent, message.to_agent_id)
-            assert recipient is not None
-            try:
-                with session.begin_nested():
-                    _handle(session=session, clock=clock, recipient=recipient, message=message)
-            except Exception as exc:
-                log.warning("message %s failed: %s", message_id, exc)
-                return _failed(session=session, clock=clock, message=message, error=exc)
-            message.status = "delivered"
-            message.read_at = message.read_at or clock.now()
-            message.claimed_by = None
-            message.lease_expires_at = None
-            return message.status
+    with claims.system_transaction(factory) as session:
+        held = claims.hold(
+            session,
+            AgentMessage,
+            message_id,
+            conditions=[AgentMessage.status == "pending", AgentMessage.claimed_by == worker],
+        )
+        if not held:
+            return None
+        message = session.get(AgentMessage, message_id)
+        assert message is not None
+        assert message.to_agent_id is not None
+        del session.info[SYSTEM_KEY]
+        bind_workspace(session, message.workspace_id)
+        recipient = session.get(Agent, message.to_agent_id)
+        assert recipient is not None
+        try:
+            with session.begin_nested():
+                _handle(session=session, clock=clock, recipient=recipient, message=message)
+        except Exception as exc:
+            log.warning("message %s failed: %s", message_id, exc)
+            return _failed(session=session, clock=clock, message=message, error=exc)
+        message.status = "delivered"
+        message.read_at = message.read_at or clock.now()
+        message.claimed_by = None
+        message.lease_expires_at = None
+        return message.status
 
 
 def _handle(*, session: Session, clock: Clock, recipient: Agent, message: AgentMessage) -> None:
@@ -137,24 +133,22 @@ def _failed(*, session: Session, clock: Clock, message: AgentMessage, error: Exc
 def sweep(*, factory: sessionmaker[Session], clock: Clock, limit: int = 200) -> int:
     """Escalate overdue requests (once each); expired delivery claims simply become due."""
     now = clock.now()
-    with claims.worker_session(factory) as session:
-        session.info[SYSTEM_KEY] = True
-        with session.begin():
-            overdue = list(
-                session.scalars(
-                    select(AgentMessage)
-                    .where(
-                        AgentMessage.requires_response.is_(True),
-                        AgentMessage.responded_at.is_(None),
-                        AgentMessage.escalated_at.is_(None),
-                        AgentMessage.response_deadline_at < now,
-                    )
-                    .limit(limit)
+    with claims.system_transaction(factory) as session:
+        overdue = list(
+            session.scalars(
+                select(AgentMessage)
+                .where(
+                    AgentMessage.requires_response.is_(True),
+                    AgentMessage.responded_at.is_(None),
+                    AgentMessage.escalated_at.is_(None),
+                    AgentMessage.response_deadline_at < now,
                 )
+                .limit(limit)
             )
-            grouped: dict[uuid.UUID, list[AgentMessage]] = {}
-            for message in overdue:
-                grouped.setdefault(message.workspace_id, []).append(message)
+        )
+        grouped: dict[uuid.UUID, list[AgentMessage]] = {}
+        for message in overdue:
+            grouped.setdefault(message.workspace_id, []).append(message)
     count = 0
     for workspace_id, messages in grouped.items():
         with claims.worker_session(factory) as session:

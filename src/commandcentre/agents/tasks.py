@@ -271,22 +271,20 @@ def claim_due(
         .order_by(AgentTask.priority_rank, AgentTask.created_at)
         .limit(limit)
     )
-    with claims.worker_session(factory) as session:
-        session.info[SYSTEM_KEY] = True
-        with session.begin():
-            return claims.claim(
-                session,
-                AgentTask,
-                candidates,
-                values={
-                    "status": "in_progress",
-                    "claimed_by": worker,
-                    "lease_expires_at": now + lease,
-                    "attempts": AgentTask.attempts + 1,
-                    "started_at": now,
-                    "updated_at": now,
-                },
-            )
+    with claims.system_transaction(factory) as session:
+        return claims.claim(
+            session,
+            AgentTask,
+            candidates,
+            values={
+                "status": "in_progress",
+                "claimed_by": worker,
+                "lease_expires_at": now + lease,
+                "attempts": AgentTask.attempts + 1,
+                "started_at": now,
+                "updated_at": now,
+            },
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,35 +494,33 @@ def sweep_expired(*, factory: sessionmaker[Session], clock: Clock, limit: int = 
         .where(AgentTask.status == "in_progress", AgentTask.lease_expires_at < now)
         .limit(limit)
     )
-    with claims.worker_session(factory) as session:
-        session.info[SYSTEM_KEY] = True
-        with session.begin():
-            retry = claims.claim(
-                session,
-                AgentTask,
-                expired.where(AgentTask.attempts < AgentTask.max_attempts),
-                values={
-                    "status": "pending",
-                    "claimed_by": None,
-                    "lease_expires_at": None,
-                    "next_attempt_at": now,
-                    "updated_at": now,
-                    "last_error": "worker lease expired",
-                },
-            )
-            dead = claims.claim(
-                session,
-                AgentTask,
-                expired.where(AgentTask.attempts >= AgentTask.max_attempts),
-                values={
-                    "status": "dead",
-                    "claimed_by": None,
-                    "lease_expires_at": None,
-                    "completed_at": now,
-                    "updated_at": now,
-                    "error_message": "worker lease expired on the last attempt",
-                },
-            )
+    with claims.system_transaction(factory) as session:
+        retry = claims.claim(
+            session,
+            AgentTask,
+            expired.where(AgentTask.attempts < AgentTask.max_attempts),
+            values={
+                "status": "pending",
+                "claimed_by": None,
+                "lease_expires_at": None,
+                "next_attempt_at": now,
+                "updated_at": now,
+                "last_error": "worker lease expired",
+            },
+        )
+        dead = claims.claim(
+            session,
+            AgentTask,
+            expired.where(AgentTask.attempts >= AgentTask.max_attempts),
+            values={
+                "status": "dead",
+                "claimed_by": None,
+                "lease_expires_at": None,
+                "completed_at": now,
+                "updated_at": now,
+                "error_message": "worker lease expired on the last attempt",
+            },
+        )
     if dead:
         _log_lease_deaths(factory=factory, clock=clock, task_ids=dead)
     return len(retry) + len(dead)
@@ -560,20 +556,18 @@ def _log_lease_deaths(
 def release_claims(*, factory: sessionmaker[Session], clock: Clock, worker: str) -> int:
     """On graceful shutdown: give back claimed tasks not started, without using an attempt."""
     now = clock.now()
-    with claims.worker_session(factory) as session:
-        session.info[SYSTEM_KEY] = True
-        with session.begin():
-            result = session.execute(
-                update(AgentTask)
-                .where(AgentTask.status == "in_progress", AgentTask.claimed_by == worker)
-                .values(
-                    status="pending",
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    attempts=AgentTask.attempts - 1,
-                    next_attempt_at=now,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+    with claims.system_transaction(factory) as session:
+        result = session.execute(
+            update(AgentTask)
+            .where(AgentTask.status == "in_progress", AgentTask.claimed_by == worker)
+            .values(
+                status="pending",
+                claimed_by=None,
+                lease_expires_at=None,
+                attempts=AgentTask.attempts - 1,
+                next_attempt_at=now,
+                updated_at=now,
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]

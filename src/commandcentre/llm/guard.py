@@ -1,0 +1,328 @@
+"""Cache, daily budgets and the usage ledger around a writer.
+
+``GuardedWriter`` wraps any ``Writer`` and, for each draft:
+
+1. Looks the request up in ``llm_cache`` (key: sha256 of the writer name and the request as
+   JSON with sorted keys). A live entry is returned without calling the writer and is logged as a
+   ``cached`` ledger row with zero tokens and zero cost. Cache hits never count against budgets.
+2. Checks the agent's budget for the current UTC day, summed over its non-cached ledger rows
+   (successes and failures alike, since a failed call may still have been billed). It refuses
+   with ``BudgetExceeded`` when one more call would exceed ``max_calls``, or when the tokens or
+   cost already spent have reached ``max_tokens`` / ``max_cost_usd``. A refused draft makes no
+   call and writes no ledger row (a refusal would otherwise count as a call).
+3. Calls the writer, then writes a ledger row (provider and model from the result's ``usage``
+   when the writer reports one, else from the writer's name; cost from ``pricing``) and stores
+   the result in the cache. Results flagged ``writer_error`` (a fallback chain's degraded answer)
+   are not cached, so an outage is not replayed after it ends.
+4. When the writer raises, writes a ledger row whose ``outcome`` is the exception's class name
+   (``SpendLimitReached``, ``ProviderError``, ...) and re-raises.
+
+Every row goes through the caller's workspace-bound session, which stamps the workspace; the
+cache lookup is also filtered by workspace explicitly, so no text crosses tenants. Nothing is
+committed here: the caller's transaction decides, so a failure that rolls that transaction back
+also drops its ledger row.
+
+The budget check is a read-then-call, so two workers drafting for the same agent at the same
+moment can each pass it and overshoot by one call; budgets cap daily spend, they are not locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from commandcentre.clock import Clock
+from commandcentre.db.scoping import current_workspace
+from commandcentre.llm.models import LlmCacheEntry, LlmUsage
+from commandcentre.llm.pricing import cost_usd
+from commandcentre.llm.retry import ModelError
+from commandcentre.llm.types import DraftRequest, DraftResult, Writer
+from commandcentre.llm.writer import FLAG_WRITER_ERROR
+
+_PROVIDER_LEN = 32
+_MODEL_LEN = 100
+_OUTCOME_LEN = 32
+OUTCOME_OK = "ok"
+
+
+class BudgetExceeded(ModelError):
+    """The agent's daily budget is spent; ``reason`` says which limit, for display."""
+
+    def __init__(self, reason: str, *, limit: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per agent per UTC day; ``None`` means no limit of that kind."""
+
+    max_calls: int | None = None
+    max_tokens: int | None = None
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """One agent's ledger for one UTC day. ``calls`` excludes cache hits, which are free."""
+
+    calls: int = 0
+    cached_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+def day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    """Start (inclusive) and end (exclusive) of the UTC day containing ``now``."""
+    day = now.astimezone(UTC).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def usage_today(session: Session, clock: Clock, agent_id: uuid.UUID | None) -> UsageTotals:
+    """Totals for ``agent_id`` today (UTC); ``None`` totals calls made for no agent."""
+    start, end = day_bounds(clock.now())
+    agent_filter = (
+        LlmUsage.agent_id.is_(None) if agent_id is None else LlmUsage.agent_id == agent_id
+    )
+    rows = session.execute(
+        select(
+            LlmUsage.cached,
+            func.count(LlmUsage.id),
+            func.coalesce(func.sum(LlmUsage.tokens_in), 0),
+            func.coalesce(func.sum(LlmUsage.tokens_out), 0),
+            func.coalesce(func.sum(LlmUsage.cost_usd), 0.0),
+        )
+        .where(
+            LlmUsage.workspace_id == current_workspace(session),
+            agent_filter,
+            LlmUsage.created_at >= start,
+            LlmUsage.created_at < end,
+        )
+        .group_by(LlmUsage.cached)
+    ).all()
+    calls = cached = tokens_in = tokens_out = 0
+    cost = 0.0
+    for is_cached, count, t_in, t_out, spent in rows:
+        if is_cached:
+            cached += int(count)
+            continue
+        calls += int(count)
+        tokens_in += int(t_in)
+        tokens_out += int(t_out)
+        cost += float(spent)
+    return UsageTotals(
+        calls=calls, cached_calls=cached, tokens_in=tokens_in, tokens_out=tokens_out, cost_usd=cost
+    )
+
+
+def budget_refusal(budget: Budget, totals: UsageTotals) -> BudgetExceeded | None:
+    """Why the next call may not be made, or ``None`` when it may."""
+    if budget.max_calls is not None and totals.calls + 1 > budget.max_calls:
+        return BudgetExceeded(
+            f"daily call budget of {budget.max_calls} reached for this agent", limit="calls"
+        )
+    if budget.max_tokens is not None and totals.tokens >= budget.max_tokens:
+        return BudgetExceeded(
+            f"daily token budget of {budget.max_tokens} reached for this agent", limit="tokens"
+        )
+    if budget.max_cost_usd is not None and totals.cost_usd >= budget.max_cost_usd:
+        return BudgetExceeded(
+            f"daily cost budget of ${budget.max_cost_usd:.2f} reached for this agent",
+            limit="cost",
+        )
+    return None
+
+
+def cache_key(writer_name: str, request: DraftRequest) -> str:
+    """sha256 hex of the writer name and the request's canonical JSON."""
+    payload = request.model_dump(mode="json")
+    # A set dumps in hash order, which differs between processes; sort it for a stable key.
+    payload["untrusted_fields"] = sorted(request.untrusted_fields)
+    canonical = json.dumps(
+        {"writer": writer_name, "request": payload},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def split_writer_name(name: str) -> tuple[str, str]:
+    """``openai:gpt-4o`` -> (``openai``, ``gpt-4o``); a bare name such as ``offline`` is both."""
+    provider, sep, model = name.partition(":")
+    if not sep:
+        return name, name
+    return provider, model
+
+
+class GuardedWriter:
+    """A ``Writer`` with cache, per-agent daily budgets and a usage ledger (module docstring)."""
+
+    def __init__(
+        self,
+        inner: Writer,
+        *,
+        session: Session,
+        clock: Clock,
+        agent_id: uuid.UUID | None,
+        task_id: uuid.UUID | None = None,
+        budget: Budget,
+        cache_ttl: timedelta | None,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.session = session
+        self.clock = clock
+        self.agent_id = agent_id
+        self.task_id = task_id
+        self.budget = budget
+        # None: entries never expire (drafts depend only on the request, which is in the key).
+        self.cache_ttl = cache_ttl
+
+    def draft(self, request: DraftRequest) -> DraftResult:
+        key = cache_key(self.inner.name, request)
+        hit = self._cached(key)
+        if hit is not None:
+            # The stored result names who wrote it, which is what the original row recorded.
+            provider, model = split_writer_name(hit.writer or self.inner.name)
+            self._record(provider=provider, model=model, cached=True)
+            return hit
+
+        refusal = budget_refusal(self.budget, usage_today(self.session, self.clock, self.agent_id))
+        if refusal is not None:
+            raise refusal
+
+        started = time.perf_counter()
+        try:
+            result = self.inner.draft(request)
+        except Exception as exc:
+            provider, model = split_writer_name(self.inner.name)
+            self._record(
+                provider=provider,
+                model=model,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                outcome=type(exc).__name__,
+            )
+            raise
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+
+        usage = getattr(result, "usage", None)
+        provider, model = split_writer_name(result.writer or self.inner.name)
+        tokens_in = tokens_out = 0
+        if usage is not None:
+            provider, model = str(usage.provider), str(usage.model)
+            tokens_in, tokens_out = int(usage.tokens_in), int(usage.tokens_out)
+            elapsed_ms = float(usage.latency_ms) or elapsed_ms
+        self._record(
+            provider=provider,
+            model=model,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=cost_usd(model, tokens_in, tokens_out),
+            latency_ms=elapsed_ms,
+        )
+        if FLAG_WRITER_ERROR not in result.flags:
+            self._store(key, model, result)
+        return result
+
+    # ------------------------------------------------------------------ cache
+
+    def _cached(self, key: str) -> DraftResult | None:
+        entry = self._entry(key)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= self.clock.now():
+            return None
+        try:
+            return DraftResult.model_validate(entry.response, strict=False)
+        except ValueError:
+            # A row written by an older result shape is a miss, not a crash; it is overwritten.
+            return None
+
+    def _store(self, key: str, model: str, result: DraftResult) -> None:
+        now = self.clock.now()
+        expires_at = now + self.cache_ttl if self.cache_ttl is not None else None
+        # Only DraftResult's own fields: a hit must not replay the original call's usage.
+        response: dict[str, Any] = result.model_dump(
+            mode="json", include=set(DraftResult.model_fields)
+        )
+        existing = self._entry(key)
+        if existing is not None:
+            # Expired (or unreadable) entry for the same key: refresh it in place, since the
+            # unique key forbids a second row.
+            existing.model = model[:_MODEL_LEN]
+            existing.response = response
+            existing.created_at = now
+            existing.expires_at = expires_at
+            self.session.flush()
+            return
+        entry = LlmCacheEntry(
+            cache_key=key,
+            model=model[:_MODEL_LEN],
+            response=response,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        try:
+            # A savepoint, so another worker caching the same answer first costs only this insert.
+            with self.session.begin_nested():
+                self.session.add(entry)
+                self.session.flush()
+        except IntegrityError:
+            pass
+
+    def _entry(self, key: str) -> LlmCacheEntry | None:
+        """The row for ``key`` in this workspace, live or expired."""
+        return self.session.scalars(
+            select(LlmCacheEntry).where(
+                LlmCacheEntry.workspace_id == current_workspace(self.session),
+                LlmCacheEntry.cache_key == key,
+            )
+        ).first()
+
+    # ------------------------------------------------------------------ ledger
+
+    def _record(
+        self,
+        *,
+        provider: str,
+        model: str,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost: float = 0.0,
+        latency_ms: float = 0.0,
+        cached: bool = False,
+        outcome: str = OUTCOME_OK,
+    ) -> None:
+        self.session.add(
+            LlmUsage(
+                agent_id=self.agent_id,
+                task_id=self.task_id,
+                provider=provider[:_PROVIDER_LEN],
+                model=model[:_MODEL_LEN],
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                cost_usd=cost,
+                latency_ms=latency_ms,
+                cached=cached,
+                outcome=outcome[:_OUTCOME_LEN],
+                created_at=self.clock.now(),
+            )
+        )
+        self.session.flush()
