@@ -32,6 +32,9 @@ PUBLIC = {
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
+    # The signed token is the authorisation: links in emails work without signing in.
+    ("GET", "/unsubscribe/{token}"),
+    ("POST", "/unsubscribe/{token}"),
 }
 # Path parameters that are not object ids: any value is the caller's own business.
 NON_ID_PARAMS = {"kind": "accounts"}
@@ -62,6 +65,7 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/agents/approvals/{approval_id}/decide"): {"choice": "wait longer"},
     ("PATCH", "/api/agents/{agent_id}"): {"name": "Renamed"},
     ("POST", "/api/agents/{agent_id}/tasks/assign"): {"taskType": "ping"},
+    ("POST", "/api/suppressions"): {"kind": "domain", "value": "outsider.example"},
     ("POST", "/api/agents/{agent_id}/messages/send"): {
         "toAgentType": "research",
         "messageType": "notification",
@@ -175,6 +179,10 @@ def _owner_objects(
     escalation = next(p for p in pending if p["kind"] == "escalation")
     ids["approval_id"] = escalation["id"]
     assert any(p["kind"] == "task" for p in pending)
+    ids["suppression_id"] = post(
+        "/api/suppressions",
+        {"kind": "email", "value": "gone@example.com", "note": f"{OWNER_MARKER} asked"},
+    )["id"]
     return ids
 
 

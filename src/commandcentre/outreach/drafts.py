@@ -32,6 +32,7 @@ from commandcentre.intel.models import (
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.types import Channel, DraftRequest, Fact, Writer
 from commandcentre.llm.writer import draft_with_grounding
+from commandcentre.outreach import suppression
 from commandcentre.outreach.compose import approval_hash
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.outreach.timing import suggest_send_time
@@ -170,6 +171,8 @@ def create_drafts(
         if route is None:
             continue
         channel, recipient = route
+        if channel == "email" and suppression.is_suppressed(session, recipient) is not None:
+            continue
         facts = facts_for(session, contact, opportunity)
         request = DraftRequest(
             recipient_name=contact.full_name,
@@ -273,6 +276,14 @@ def approve(
     """Approve, optionally after editing; the hash covers exactly what was approved."""
     draft = get_or_404(session, draft_id)
     _require_pending(draft, "approved")
+    if draft.channel == "email":
+        blocked = suppression.is_suppressed(session, draft.recipient)
+        if blocked is not None:
+            raise Conflict(
+                f"{draft.recipient} is suppressed ({blocked.kind} {blocked.value}, "
+                f"reason: {blocked.reason}); this draft cannot be approved",
+                field="recipient",
+            )
     if subject is not None:
         if "\r" in subject or "\n" in subject:
             raise InvalidInput("the subject must be a single line", field="subject")

@@ -16,6 +16,7 @@ def api_routers() -> list[APIRouter]:
         imports,
         opportunities,
         outreach,
+        suppressions,
         workspace,
     )
 
@@ -30,6 +31,7 @@ def api_routers() -> list[APIRouter]:
         discovery.router,
         outreach.router,
         agents.router,
+        suppressions.router,
     ]
 
 
@@ -45,6 +47,7 @@ def page_routers() -> list[APIRouter]:
         imports,
         opportunities,
         settings,
+        unsubscribe,
     )
 
     return [
@@ -58,4 +61,5 @@ def page_routers() -> list[APIRouter]:
         imports.router,
         settings.router,
         agents.router,
+        unsubscribe.router,
     ]
