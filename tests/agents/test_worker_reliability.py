@@ -236,7 +236,9 @@ def worker_command(database_url: str) -> list[str]:
 class WorkerProcess:
     """`commandcentre worker` in a subprocess, logging to a file we can show on failure."""
 
-    def __init__(self, database_url: str, home: Path, *, queue_url: str = "") -> None:
+    def __init__(
+        self, database_url: str, home: Path, *, queue_url: str = "", threads: int = 4
+    ) -> None:
         home.mkdir(parents=True, exist_ok=True)
         self.log_path = home / f"worker-{uuid.uuid4().hex[:6]}.log"
         env = {
@@ -247,7 +249,7 @@ class WorkerProcess:
             COMMANDCENTRE_QUEUE_URL=queue_url,
             COMMANDCENTRE_LEASE_SECONDS=str(LEASE_SECONDS),
             COMMANDCENTRE_TICK_SECONDS=str(TICK_SECONDS),
-            COMMANDCENTRE_WORKER_THREADS="4",
+            COMMANDCENTRE_WORKER_THREADS=str(threads),
             COMMANDCENTRE_SECRET_KEY="test-secret",
         )
         with self.log_path.open("wb") as log:
@@ -325,15 +327,17 @@ def test_sigkill_at_random_points_loses_nothing_and_doubles_nothing(
         )
 
     for kill in range(KILLS):
-        worker = WorkerProcess(scratch_url, tmp_path / "worker")
+        # One thread: a worker commits a batch of up to 10 tasks at a time, so with more
+        # threads the 20 kills would not all fit inside the 500 tasks.
+        worker = WorkerProcess(scratch_url, tmp_path / "worker", threads=1)
         spawned.append(worker)
         # A random point inside real processing: a few tasks after this worker got going
         # (so it is never killed while still importing), then a random extra delay.
-        target = completed() + rng.randint(1, 12)
-        progressed = wait_for(working(worker, target), timeout=60, interval=0.01)
+        target = completed() + rng.randint(1, 8)
+        progressed = wait_for(working(worker, target), timeout=60, interval=0.005)
         assert progressed, f"kill {kill}: the worker made no progress\n{worker.log()}"
         assert worker.proc.poll() is None, f"the worker exited by itself\n{worker.log()}"
-        time.sleep(rng.uniform(0.0, 0.05))
+        time.sleep(rng.uniform(0.0, 0.02))
         worker.kill()
         with engine.connect() as conn:
             held = conn.execute(
