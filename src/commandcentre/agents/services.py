@@ -36,7 +36,8 @@ def get(*, session: Session, agent_id: uuid.UUID) -> Agent:
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound("agent not found")
-    activity.derive_status(session=session, agent=agent)
+    # Callers that show the status derive it (status(), the API's agent view); most
+    # callers only need the row, so no status queries here.
     return agent
 
 
