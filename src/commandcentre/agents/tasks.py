@@ -97,7 +97,7 @@ def assign(
         clock=clock,
         agent_id=agent.id,
         activity_type="task_assigned",
-        description=f"New {priority} task: {task_type.replace('_', ' ')}",
+        description=f"New {priority} task: {_label(task_type)}",
         details={"taskType": task_type, "priority": priority},
         task_id=task.id,
     )
@@ -148,8 +148,7 @@ def cancel(
         clock=clock,
         agent_id=task.agent_id,
         activity_type="task_cancelled",
-        description=f"Task {task.task_type.replace('_', ' ')} cancelled"
-        + (f": {reason}" if reason else ""),
+        description=f"Task {_label(task.task_type)} cancelled" + (f": {reason}" if reason else ""),
         task_id=task.id,
     )
     return task
@@ -187,7 +186,7 @@ def approve(
         clock=clock,
         agent_id=task.agent_id,
         activity_type="task_approved",
-        description=f"Approved: {task.task_type.replace('_', ' ')}",
+        description=f"Approved: {_label(task.task_type)}",
         task_id=task.id,
         details={"choice": choice},
     )
@@ -217,11 +216,16 @@ def reject(
         clock=clock,
         agent_id=task.agent_id,
         activity_type="task_rejected",
-        description=f"Rejected: {task.task_type.replace('_', ' ')} ({reason})",
+        description=f"Rejected: {_label(task.task_type)} ({reason})",
         task_id=task.id,
         details={"reason": reason},
     )
     return task
+
+
+def _label(task_type: str) -> str:
+    """How a task type reads in the activity log: analyze_opportunity → analyze opportunity."""
+    return task_type.replace("_", " ")
 
 
 def _require_waiting(task: AgentTask, verb: str) -> None:
@@ -462,7 +466,7 @@ def _record_failure(
             clock=clock,
             agent_id=task.agent_id,
             activity_type="task_dead",
-            description=f"Gave up on {task.task_type.replace('_', ' ')} after "
+            description=f"Gave up on {_label(task.task_type)} after "
             f"{task.attempts} attempts: {message[:200]}",
             task_id=task.id,
             details={"error": message, "trace": traceback.format_exc()[-2000:]},
@@ -478,7 +482,7 @@ def _record_failure(
             clock=clock,
             agent_id=task.agent_id,
             activity_type="task_retry",
-            description=f"Attempt {task.attempts} of {task.task_type.replace('_', ' ')} failed; "
+            description=f"Attempt {task.attempts} of {_label(task.task_type)} failed; "
             f"will retry: {message[:200]}",
             task_id=task.id,
             details={"error": message},
@@ -546,7 +550,7 @@ def _log_lease_deaths(
                     clock=clock,
                     agent_id=agent_id,
                     activity_type="task_dead",
-                    description=f"Gave up on {task_type.replace('_', ' ')}: its worker stopped "
+                    description=f"Gave up on {_label(task_type)}: its worker stopped "
                     "responding on the last attempt",
                     task_id=task_id,
                     metrics={"tasks_failed": 1},
