@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from cctest.personas import World, csrf_from, sign_in
 from cctest.runtime import run_until_idle
+from commandcentre.agents.pumps import Pumps
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 
@@ -172,8 +173,6 @@ def _owner_objects(
     assert OWNER_MARKER in drafts[0]["messageBody"]
     ids["draft_id"] = drafts[0]["id"]
     clock.advance(timedelta(hours=2))
-    from commandcentre.agents.pumps import Pumps
-
     Pumps(factory=ctx.session_factory, clock=ctx.clock, worker="meta").sweep()
     pending = client.get("/api/agents/tasks/pending", headers=auth).json()["pending"]
     escalation = next(p for p in pending if p["kind"] == "escalation")

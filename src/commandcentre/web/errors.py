@@ -16,7 +16,7 @@ from commandcentre.web.deps import LoginRequired
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api") or request.url.path.startswith("/unsubscribe/api")
+    return request.url.path.startswith("/api")
 
 
 def _error_page(request: Request, status: int, title: str, message: str) -> Response:
