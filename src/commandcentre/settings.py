@@ -78,6 +78,58 @@ class Settings(BaseSettings):
         default=2, ge=0, le=10, description="Retries of a model request after 429/5xx/timeouts."
     )
 
+    llm_requests_per_second: float = Field(
+        default=5.0, gt=0, description="Model requests per second per provider, all workers."
+    )
+    llm_concurrency: int = Field(
+        default=8, ge=1, le=256, description="Model calls in flight at once per worker."
+    )
+    public_base_url: str = Field(
+        default="",
+        description="Where people reach this server (unsubscribe links); empty = http://host:port.",
+    )
+    mail_from_address: str = Field(
+        default="outreach@example.com", description="From address of outreach email."
+    )
+    mail_from_name: str = Field(default="", description="From name; empty = the workspace name.")
+    mail_daily_cap: int = Field(
+        default=50, ge=1, le=100_000, description="Emails per mailbox per rolling 24 hours."
+    )
+    mail_postal_address: str = Field(
+        default="", description="Sender postal address printed in every email footer."
+    )
+    mail_message_id_domain: str = Field(
+        default="", description="Domain of our Message-IDs; empty = the From address's domain."
+    )
+    outbox_dir: Path | None = Field(
+        default=None, description="Where emails go with no SMTP host: data_dir/outbox by default."
+    )
+    smtp_host: str = Field(default="", description="SMTP server; empty = write to the outbox.")
+    smtp_port: int = Field(default=587, description="SMTP port.")
+    smtp_username: str = Field(default="", description="SMTP user; empty = no authentication.")
+    smtp_password: SecretStr = Field(default=SecretStr(""), description="SMTP password.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="starttls, ssl (implicit TLS) or none (local relays)."
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="SMTP timeout.")
+    imap_host: str = Field(
+        default="", description="IMAP server for replies and Sent-folder checks; empty = none."
+    )
+    imap_port: int = Field(default=993, description="IMAP port.")
+    imap_username: str = Field(default="", description="IMAP user.")
+    imap_password: SecretStr = Field(default=SecretStr(""), description="IMAP password.")
+    imap_ssl: bool = Field(default=True, description="IMAP over TLS.")
+    imap_inbox_folder: str = Field(default="INBOX", description="Where replies arrive.")
+    imap_sent_folder: str = Field(default="Sent", description="Where sent copies are filed.")
+    imap_sent_copies_automatic: bool = Field(
+        default=False,
+        description="The provider files every accepted message in Sent by itself "
+        "(Gmail, Microsoft 365): a message missing there after an unknown outcome is resent.",
+    )
+    inbound_webhook_token: SecretStr = Field(
+        default=SecretStr(""), description="Secret for POST /api/inbound/mime; empty = off."
+    )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

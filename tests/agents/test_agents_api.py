@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from cctest.personas import Persona, World, sign_in
 from commandcentre.agents import approvals
 from commandcentre.agents.base import ApprovalRequest
+from commandcentre.agents.config import validate_config
 from commandcentre.agents.models import Agent, AgentTask
 from commandcentre.agents.pumps import Pumps
 from commandcentre.context import AppContext
@@ -168,6 +169,10 @@ def test_list_and_get_agents(client: TestClient, world: World) -> None:
         "autoApprove": False,
         "maxDailyOutreach": 50,
         "tone": "professional",
+        "undoDelaySeconds": 60,
+        "businessHoursOnly": True,
+        "businessHoursStart": 9,
+        "businessHoursEnd": 17,
     }
     assert client.get(f"/api/agents/{MISSING}", headers=world.owner.auth).status_code == 404
     assert client.get("/api/agents/not-a-uuid", headers=world.owner.auth).status_code == 422
@@ -184,7 +189,10 @@ def test_patch_merges_partial_config_and_keeps_the_rest(client: TestClient, worl
         )
     )
     assert updated["name"] == "Ada's outreach"
-    assert updated["config"] == {"autoApprove": False, "maxDailyOutreach": 50, "tone": "friendly"}
+    assert updated["config"] == {
+        **validate_config("outreach", {}),
+        "tone": "friendly",
+    }
 
     bad = client.patch(path, json={"config": {"maxDailyOutreach": 0}}, headers=world.owner.auth)
     assert bad.status_code == 422

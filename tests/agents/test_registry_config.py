@@ -29,6 +29,10 @@ def test_defaults_fill_in_and_partial_configs_validate() -> None:
         "autoApprove": False,
         "maxDailyOutreach": 50,
         "tone": "professional",
+        "undoDelaySeconds": 60,
+        "businessHoursOnly": True,
+        "businessHoursStart": 9,
+        "businessHoursEnd": 17,
     }
     assert validate_config("followup", {"maxFollowups": 3})["followupDelayDays"] == 3
 

@@ -15,7 +15,7 @@ from commandcentre.db.scoping import workspace_session
 from commandcentre.errors import Conflict, InvalidInput, NotFound
 from commandcentre.intel.models import Contact
 from commandcentre.llm.offline import OfflineWriter
-from commandcentre.outreach import drafts, suppression
+from commandcentre.outreach import drafts, review, suppression
 from commandcentre.outreach.models import OutreachDraft
 
 
@@ -115,7 +115,7 @@ def test_drafting_skips_and_approval_refuses_suppressed_people(ctx: AppContext) 
         # Suppressed after drafting: the approval is the last human gate before sending.
         suppression.add(s, ctx.clock, "domain", "helix.example", "complaint")
         with pytest.raises(Conflict) as raised:
-            drafts.approve(s, ctx.clock, made[0].id, None)
+            review.approve(s, ctx.clock, made[0].id, None)
         assert "complaint" in raised.value.message
         draft = s.get(OutreachDraft, made[0].id)
         assert draft is not None

@@ -171,6 +171,10 @@ def test_config_form_is_generated_from_the_agent_type(client: TestClient, world:
     assert re.search(r'name="sweepNewOpportunities" value="true" checked', form)
 
 
+# The send-window fields of the Outreach form (an unticked box is simply absent).
+WINDOW_FIELDS = {"undoDelaySeconds": "30", "businessHoursStart": "8", "businessHoursEnd": "18"}
+
+
 def test_config_form_saves_valid_settings(client: TestClient, world: World) -> None:
     outreach = _agents(client, world.owner)["outreach"]
     csrf = sign_in(client, world.owner.email)
@@ -182,6 +186,7 @@ def test_config_form_saves_valid_settings(client: TestClient, world: World) -> N
             "autoApprove": "true",
             "maxDailyOutreach": "20",
             "tone": "friendly",
+            **WINDOW_FIELDS,
         },
         follow_redirects=False,
     )
@@ -189,13 +194,27 @@ def test_config_form_saves_valid_settings(client: TestClient, world: World) -> N
     assert response.headers["location"] == f"/agents/{outreach}?done=saved"
     agent = _api(client, world.owner, f"/api/agents/{outreach}")
     assert agent["name"] == "Outbound"
-    assert agent["config"] == {"autoApprove": True, "maxDailyOutreach": 20, "tone": "friendly"}
+    assert agent["config"] == {
+        "autoApprove": True,
+        "maxDailyOutreach": 20,
+        "tone": "friendly",
+        "undoDelaySeconds": 30,
+        "businessHoursOnly": False,
+        "businessHoursStart": 8,
+        "businessHoursEnd": 18,
+    }
     assert "Settings saved." in client.get(response.headers["location"]).text
 
     # An unticked box is sent as nothing at all, and means off.
     client.post(
         f"/agents/{outreach}/config",
-        data={"csrf_token": csrf, "name": "Outbound", "maxDailyOutreach": "20", "tone": "casual"},
+        data={
+            "csrf_token": csrf,
+            "name": "Outbound",
+            "maxDailyOutreach": "20",
+            "tone": "casual",
+            **WINDOW_FIELDS,
+        },
     )
     assert _api(client, world.owner, f"/api/agents/{outreach}")["config"]["autoApprove"] is False
 
@@ -205,7 +224,13 @@ def test_config_form_errors_rerender_with_messages(client: TestClient, world: Wo
     csrf = sign_in(client, world.owner.email)
     response = client.post(
         f"/agents/{outreach}/config",
-        data={"csrf_token": csrf, "name": "Outbound", "maxDailyOutreach": "lots", "tone": "rude"},
+        data={
+            "csrf_token": csrf,
+            "name": "Outbound",
+            "maxDailyOutreach": "lots",
+            "tone": "rude",
+            **WINDOW_FIELDS,
+        },
     )
     assert response.status_code == 422
     assert "nothing was saved" in response.text
@@ -215,7 +240,13 @@ def test_config_form_errors_rerender_with_messages(client: TestClient, world: Wo
 
     response = client.post(
         f"/agents/{outreach}/config",
-        data={"csrf_token": csrf, "name": "Outbound", "maxDailyOutreach": "5000", "tone": "rude"},
+        data={
+            "csrf_token": csrf,
+            "name": "Outbound",
+            "maxDailyOutreach": "5000",
+            "tone": "rude",
+            **WINDOW_FIELDS,
+        },
     )
     assert response.status_code == 422
     assert re.search(r'id="error-maxDailyOutreach">[^<]*less than or equal to 1000', response.text)
@@ -224,7 +255,13 @@ def test_config_form_errors_rerender_with_messages(client: TestClient, world: Wo
 
     response = client.post(
         f"/agents/{outreach}/config",
-        data={"csrf_token": csrf, "name": "  ", "maxDailyOutreach": "20", "tone": "casual"},
+        data={
+            "csrf_token": csrf,
+            "name": "  ",
+            "maxDailyOutreach": "20",
+            "tone": "casual",
+            **WINDOW_FIELDS,
+        },
     )
     assert response.status_code == 422
     assert 'id="error-name"' in response.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from commandcentre.errors import InvalidInput
 
@@ -19,6 +19,28 @@ class OutreachConfig(AgentConfig):
     )
     maxDailyOutreach: int = Field(default=50, ge=1, le=1000)
     tone: Literal["professional", "friendly", "casual"] = "professional"
+    undoDelaySeconds: int = Field(
+        default=60, ge=0, le=86_400, description="How long an approval can be taken back."
+    )
+    businessHoursOnly: bool = Field(
+        default=True, description="Send only on weekdays within business hours, recipient time."
+    )
+    businessHoursStart: int = Field(
+        default=9, ge=0, le=23, description="First hour of the send window, recipient time."
+    )
+    businessHoursEnd: int = Field(
+        default=17, ge=1, le=24, description="Hour the send window closes, recipient time."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> OutreachConfig:
+        if self.businessHoursStart >= self.businessHoursEnd:
+            raise ValueError("the send window must close after it opens")
+        return self
+
+    @property
+    def business_hours(self) -> tuple[int, int]:
+        return self.businessHoursStart, self.businessHoursEnd
 
 
 class FollowupConfig(AgentConfig):

@@ -139,6 +139,8 @@ class Contact(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     bio: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str | None] = mapped_column(String(64))
     outreach_status: Mapped[str] = mapped_column(String(24), default="new")
+    # Out-of-office: follow-ups wait until this instant.
+    followups_paused_until: Mapped[datetime | None]
     # Normalised name + organisation: identifies a person when there is no email.
     name_key: Mapped[str] = mapped_column(String(600))
     account_id: Mapped[uuid.UUID | None] = mapped_column(

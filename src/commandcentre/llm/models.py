@@ -44,3 +44,23 @@ class LlmCacheEntry(IdMixin, WorkspaceScoped, Base):
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+
+
+class LlmLimitState(IdMixin, Base):
+    """Shared by every worker of every workspace: a provider's rate limit and breaker.
+
+    One row per provider (and model endpoint); workers update it with conditional UPDATEs
+    so the limit holds across processes without another service.
+    """
+
+    __tablename__ = "llm_limit_state"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    key: Mapped[str] = mapped_column(String(200))
+    # Token bucket: tokens left as of refilled_at.
+    tokens: Mapped[float] = mapped_column(default=0.0)
+    refilled_at: Mapped[datetime]
+    # Circuit breaker: consecutive failures, and until when calls are refused.
+    failures: Mapped[int] = mapped_column(default=0)
+    open_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,7 +17,7 @@ from commandcentre.agents.config import OutreachConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import current_workspace
-from commandcentre.errors import Conflict, InvalidInput, NotFound
+from commandcentre.errors import NotFound
 from commandcentre.intel.models import (
     Account,
     AccountIntel,
@@ -32,11 +31,9 @@ from commandcentre.intel.models import (
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.types import Channel, DraftRequest, Fact, Writer
 from commandcentre.llm.writer import draft_with_grounding
-from commandcentre.outreach import suppression
-from commandcentre.outreach.compose import approval_hash
+from commandcentre.outreach import review, suppression
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.outreach.timing import suggest_send_time
-from commandcentre.pagination import Page, paginate
 from commandcentre.workspaces.models import Workspace
 
 FIRST_MESSAGE_ASK = "a short conversation at the event"
@@ -214,14 +211,11 @@ def create_drafts(
             updated_at=now,
         )
         # Any flag (injection, fallback, regeneration) means a person must read it first.
-        if config.autoApprove and not flags:
-            draft.status = "approved"
-            draft.approved_at = now
-            draft.approval_hash = approval_hash(recipient, draft.subject, draft.message_body)
-        else:
-            draft.status = "pending_approval"
+        draft.status = "pending_approval"
         session.add(draft)
         session.flush()
+        if config.autoApprove and not flags:
+            review.mark_approved(session, clock, draft, user_id=None)
         already.add(contact.id)
         created.append(draft)
         activity.record(
@@ -237,104 +231,3 @@ def create_drafts(
             entity_id=draft.id,
         )
     return created
-
-
-def list_(
-    session: Session, status: str | None = None, page: int = 1, limit: int = 25
-) -> Page[OutreachDraft]:
-    stmt = select(OutreachDraft)
-    if status is not None:
-        stmt = stmt.where(OutreachDraft.status == status)
-    stmt = stmt.order_by(OutreachDraft.created_at.desc(), OutreachDraft.id)
-    return paginate(session, stmt, page=page, limit=limit)
-
-
-def get_or_404(session: Session, draft_id: uuid.UUID) -> OutreachDraft:
-    draft = session.get(OutreachDraft, draft_id)
-    if draft is None:
-        raise NotFound("draft not found")
-    return draft
-
-
-def _require_pending(draft: OutreachDraft, action: str) -> None:
-    if draft.status != "pending_approval":
-        status = draft.status.replace("_", " ")
-        raise Conflict(
-            f"only a draft pending approval can be {action}; this one is {status}",
-            field="status",
-        )
-
-
-def approve(
-    session: Session,
-    clock: Clock,
-    draft_id: uuid.UUID,
-    user_id: uuid.UUID | None,
-    subject: str | None = None,
-    body: str | None = None,
-) -> OutreachDraft:
-    """Approve, optionally after editing; the hash covers exactly what was approved."""
-    draft = get_or_404(session, draft_id)
-    _require_pending(draft, "approved")
-    if draft.channel == "email":
-        blocked = suppression.is_suppressed(session, draft.recipient)
-        if blocked is not None:
-            raise Conflict(
-                f"{draft.recipient} is suppressed ({blocked.kind} {blocked.value}, "
-                f"reason: {blocked.reason}); this draft cannot be approved",
-                field="recipient",
-            )
-    if subject is not None:
-        if "\r" in subject or "\n" in subject:
-            raise InvalidInput("the subject must be a single line", field="subject")
-        draft.subject = subject.strip()
-    if body is not None:
-        if not body.strip():
-            raise InvalidInput("the message must not be empty", field="messageBody")
-        draft.message_body = body
-    now = clock.now()
-    draft.status = "approved"
-    draft.approved_by = user_id
-    draft.approved_at = now
-    draft.approval_hash = approval_hash(draft.recipient, draft.subject, draft.message_body)
-    draft.updated_at = now
-    edited = subject is not None or body is not None
-    _record(
-        session, clock, draft, "draft_approved", "Approved" + (" after edits" if edited else "")
-    )
-    return draft
-
-
-def reject(
-    session: Session, clock: Clock, draft_id: uuid.UUID, user_id: uuid.UUID | None, reason: str
-) -> OutreachDraft:
-    if not reason or not reason.strip():
-        raise InvalidInput("say why you reject it", field="reason")
-    draft = get_or_404(session, draft_id)
-    _require_pending(draft, "rejected")
-    draft.status = "rejected"
-    draft.rejection_reason = reason.strip()
-    draft.updated_at = clock.now()
-    details = {"reason": reason.strip(), "userId": str(user_id) if user_id else None}
-    _record(session, clock, draft, "draft_rejected", "Rejected", details)
-    return draft
-
-
-def _record(
-    session: Session,
-    clock: Clock,
-    draft: OutreachDraft,
-    kind: str,
-    verb: str,
-    details: dict[str, Any] | None = None,
-) -> None:
-    activity.record(
-        session=session,
-        clock=clock,
-        agent_id=draft.agent_id,
-        activity_type=kind,
-        description=f"{verb} the {draft.channel} draft to {draft.recipient}",
-        details=details,
-        entity_type="outreach_draft",
-        entity_id=draft.id,
-    )

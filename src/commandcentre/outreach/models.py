@@ -31,6 +31,8 @@ SEND_STATUSES = (
     "needs_review",
     "cancelled",
     "dead",
+    # LinkedIn: nothing is sent automatically; the user copies the text and marks it sent.
+    "manual",
 )
 SUPPRESSION_KINDS = ("email", "domain")
 SUPPRESSION_REASONS = ("unsubscribe", "bounce", "manual", "complaint")
@@ -90,6 +92,9 @@ class Mailbox(IdMixin, TimestampMixin, WorkspaceScoped, Base):
     from_address: Mapped[str] = mapped_column(String(320))
     daily_cap: Mapped[int] = mapped_column(default=50)
     imap_folder_sent: Mapped[str | None] = mapped_column(String(200))
+    # The provider files every accepted message in the Sent folder itself (Gmail, Microsoft
+    # 365). Only then does "not in Sent" prove a message with an unknown outcome never left.
+    sent_copies_automatic: Mapped[bool] = mapped_column(default=False)
     is_default: Mapped[bool] = mapped_column(default=False)
 
 
@@ -108,7 +113,8 @@ class Send(IdMixin, TimestampMixin, ClaimMixin, WorkspaceScoped, Base):
             sqlite_where=text("status IN ('queued', 'retry_wait')"),
             postgresql_where=text("status IN ('queued', 'retry_wait')"),
         ),
-        Index("ix_outreach_sends_mailbox_sent", "mailbox_id", "sent_at"),
+        Index("ix_outreach_sends_mailbox_started", "mailbox_id", "started_at"),
+        Index("ix_outreach_sends_agent_started", "agent_id", "started_at"),
     )
 
     draft_id: Mapped[uuid.UUID] = mapped_column(
@@ -117,16 +123,22 @@ class Send(IdMixin, TimestampMixin, ClaimMixin, WorkspaceScoped, Base):
     mailbox_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("mailboxes.id", ondelete="SET NULL")
     )
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("ai_agents.id", ondelete="SET NULL")
+    )
     contact_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("saved_speaker_profiles.id", ondelete="SET NULL"), index=True
     )
     channel: Mapped[str] = mapped_column(String(16), default="email")
     recipient: Mapped[str] = mapped_column(String(500))
     subject: Mapped[str] = mapped_column(String(500), default="")
-    message_id: Mapped[str] = mapped_column(String(300))
+    # Assigned and committed just before the first attempt, kept for every later one.
+    message_id: Mapped[str | None] = mapped_column(String(300))
     approval_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     not_before: Mapped[datetime]
+    # When the attempt began; what counts against the rolling 24-hour caps.
+    started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
 
 

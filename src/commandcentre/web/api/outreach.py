@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from commandcentre.outreach import drafts
+from commandcentre.outreach import review
 from commandcentre.outreach.schemas import (
     DraftApproveIn,
     DraftList,
@@ -37,7 +37,7 @@ def list_drafts(
     limit: Limit = 25,
 ) -> DraftList:
     """Newest first; `status=pending_approval` is the review queue."""
-    found = drafts.list_(session, status=status, page=page, limit=limit)
+    found = review.list_(session, status=status, page=page, limit=limit)
     return DraftList(
         drafts=[DraftOut.model_validate(d) for d in found.items],
         pagination=PaginationOut(page=found.page, limit=found.limit, total=found.total),
@@ -56,7 +56,7 @@ def approve_draft(
 ) -> DraftOut:
     """Approve a draft pending approval, with optional edits to its subject and message."""
     edits = body or DraftApproveIn()
-    draft = drafts.approve(
+    draft = review.approve(
         session,
         ctx.clock,
         draft_id,
@@ -74,5 +74,5 @@ def reject_draft(
     draft_id: uuid.UUID, body: DraftRejectIn, caller: ApiCaller, session: ApiSession, ctx: Ctx
 ) -> DraftOut:
     """Refuse a draft pending approval; the reason is kept with it."""
-    draft = drafts.reject(session, ctx.clock, draft_id, caller.principal.user.id, body.reason)
+    draft = review.reject(session, ctx.clock, draft_id, caller.principal.user.id, body.reason)
     return DraftOut.model_validate(draft)
