@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from commandcentre.clock import Clock, SystemClock
 from commandcentre.db import models as _models  # noqa: F401 - every mapper known before use
 from commandcentre.db.engine import make_engine, make_session_factory
-from commandcentre.settings import Settings
+from commandcentre.settings import SETTINGS_KEY, Settings
 
 
 @dataclass
@@ -20,6 +20,11 @@ class AppContext:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock = field(default_factory=SystemClock)
+
+    def __post_init__(self) -> None:
+        # Every session knows the settings it was made under (see settings.settings_of), so
+        # services deep in a worker need not have them passed down through every call.
+        self.session_factory.kw.setdefault("info", {})[SETTINGS_KEY] = self.settings
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> AppContext:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session
 
 
 class Settings(BaseSettings):
@@ -131,6 +132,15 @@ class Settings(BaseSettings):
     )
 
 
+SETTINGS_KEY = "commandcentre.settings"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_of(session: Session) -> Settings:
+    """The settings of the context that made this session (process settings otherwise)."""
+    found = session.info.get(SETTINGS_KEY)
+    return found if isinstance(found, Settings) else get_settings()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from commandcentre.agents.config import AgentConfig
 from commandcentre.agents.models import Agent, AgentMessage, AgentTask
 from commandcentre.clock import Clock
+from commandcentre.settings import Settings, settings_of
 
 if TYPE_CHECKING:
     from commandcentre.agents.bus import Bus
@@ -45,6 +46,10 @@ class AgentContext:
     agent: Agent
     config: AgentConfig
     bus: Bus
+
+    @property
+    def settings(self) -> Settings:
+        return settings_of(self.session)
 
 
 class BaseAgent(Protocol):

@@ -17,7 +17,7 @@ from commandcentre.agents.config import OutreachConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import current_workspace
-from commandcentre.errors import NotFound
+from commandcentre.errors import Conflict, InvalidInput, NotFound
 from commandcentre.intel.models import (
     Account,
     AccountIntel,
@@ -37,6 +37,7 @@ from commandcentre.outreach.timing import suggest_send_time
 from commandcentre.workspaces.models import Workspace
 
 FIRST_MESSAGE_ASK = "a short conversation at the event"
+MAX_INSTRUCTION = 500
 MAX_INTEL_FACTS = 2
 # Fields whose text comes from the person or a scraped page, not from the workspace.
 UNTRUSTED_FIELDS = frozenset({"contact.bio", "session.abstract"})
@@ -109,7 +110,7 @@ def facts_for(session: Session, contact: Contact, opportunity: Opportunity) -> l
     return facts
 
 
-def _channel(contact: Contact) -> tuple[Channel, str] | None:
+def channel_for(contact: Contact) -> tuple[Channel, str] | None:
     """The channel and recipient, chosen from stored data only."""
     if contact.email and contact.email.strip():
         if contact.email_status == "invalid":
@@ -164,7 +165,7 @@ def create_drafts(
     for contact in _contacts(session, opportunity, contact_ids):
         if contact.id in already or contact.outreach_status in SKIPPED_OUTREACH_STATUSES:
             continue
-        route = _channel(contact)
+        route = channel_for(contact)
         if route is None:
             continue
         channel, recipient = route
@@ -231,3 +232,71 @@ def create_drafts(
             entity_id=draft.id,
         )
     return created
+
+
+def regenerate(
+    session: Session,
+    clock: Clock,
+    draft_id: uuid.UUID,
+    instruction: str,
+    writer: Writer | None = None,
+) -> OutreachDraft:
+    """Write a pending draft again, following the user's instruction; it stays pending."""
+    instruction = instruction.strip()
+    if not instruction:
+        raise InvalidInput("say what should change", field="instruction")
+    if len(instruction) > MAX_INSTRUCTION:
+        raise InvalidInput(
+            f"keep the instruction under {MAX_INSTRUCTION} characters", field="instruction"
+        )
+    draft = session.get(OutreachDraft, draft_id)
+    if draft is None:
+        raise NotFound("draft not found")
+    if draft.status != "pending_approval":
+        raise Conflict("only a draft pending approval can be written again", field="status")
+    contact = session.get(Contact, draft.contact_id)
+    opportunity = session.get(Opportunity, draft.opportunity_id) if draft.opportunity_id else None
+    if contact is None or opportunity is None:
+        raise Conflict("the contact or opportunity of this draft no longer exists")
+    agent = session.get(Agent, draft.agent_id) if draft.agent_id else None
+    config = OutreachConfig.model_validate(agent.config if agent else {})
+    workspace = session.get(Workspace, current_workspace(session))
+    company = workspace.name.strip() if workspace and workspace.name.strip() else "our team"
+    facts = facts_for(session, contact, opportunity)
+    request = DraftRequest(
+        recipient_name=contact.full_name,
+        recipient_first_name=contact.first_name or "",
+        sender_name=f"The {company} team",
+        sender_company=company,
+        tone=config.tone,
+        channel=draft.channel,  # type: ignore[arg-type]
+        ask=FIRST_MESSAGE_ASK,
+        facts=facts,
+        untrusted_fields=set(UNTRUSTED_FIELDS),
+    )
+    result = draft_with_grounding(writer or OfflineWriter(), request, fallback=OfflineWriter())
+    now = clock.now()
+    draft.subject = result.subject
+    draft.message_body = result.body
+    draft.claims = [c.model_dump() for c in result.claims]
+    draft.flags = list(result.flags)
+    draft.writer = result.writer
+    draft.personalization_context = {
+        **(draft.personalization_context or {}),
+        "facts": [f.field for f in facts],
+        "reasoning": result.reasoning,
+        "writer": result.writer,
+        "instruction": instruction,
+    }
+    draft.updated_at = now
+    activity.record(
+        session=session,
+        clock=clock,
+        agent_id=draft.agent_id,
+        activity_type="draft_regenerated",
+        description=f"Rewrote the {draft.channel} draft to {draft.recipient} as asked",
+        details={"instruction": instruction, "writer": result.writer},
+        entity_type="outreach_draft",
+        entity_id=draft.id,
+    )
+    return draft

@@ -70,3 +70,22 @@ def withdraw(session: Session, draft: OutreachDraft) -> None:
     ).rowcount  # type: ignore[attr-defined]
     if not removed:
         raise Conflict("this message is already on its way and can no longer be taken back")
+
+
+def mark_manual_sent(
+    session: Session, clock: Clock, draft_id: uuid.UUID, user_id: uuid.UUID | None
+) -> Send:
+    """The user sent a LinkedIn message by hand and says so."""
+    raise NotImplementedError
+
+
+def resolve(
+    session: Session,
+    clock: Clock,
+    send_id: uuid.UUID,
+    outcome: str,
+    user_id: uuid.UUID | None,
+) -> Send:
+    """A person settles a send that needs review: ``sent`` (it did arrive), ``resend``
+    (queue it again, same Message-ID) or ``cancel``."""
+    raise NotImplementedError
