@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     outbox_dir: Path | None = Field(
         default=None, description="Where emails go with no SMTP host: data_dir/outbox by default."
     )
+    mail_reconcile_delay_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="After an unknown SMTP outcome, wait this long before looking in Sent.",
+    )
     smtp_host: str = Field(default="", description="SMTP server; empty = write to the outbox.")
     smtp_port: int = Field(default=587, description="SMTP port.")
     smtp_username: str = Field(default="", description="SMTP user; empty = no authentication.")

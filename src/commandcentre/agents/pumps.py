@@ -16,6 +16,7 @@ from commandcentre.agents import delivery, tasks
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
+from commandcentre.outreach.dispatch import Sender
 from commandcentre.planning import recommendations
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,13 @@ class Pumps:
     lease: timedelta = tasks.DEFAULT_LEASE
     # Set when the worker is shutting down: claim nothing more, finish only what is held.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Outgoing email; None where nothing may be sent (tests of other parts, the CLI).
+    sends: Sender | None = None
+
+    def process_sends(self, limit: int = 20) -> int:
+        if self.stop.is_set() or self.sends is None:
+            return 0
+        return self.sends.process(limit) + self.sends.reconcile(limit)
 
     def process_tasks(self, limit: int = 10) -> int:
         if self.stop.is_set():
@@ -69,9 +77,12 @@ class Pumps:
 
     def sweep(self) -> int:
         """Recover expired leases and overdue requests."""
-        return tasks.sweep_expired(factory=self.factory, clock=self.clock) + delivery.sweep(
+        swept = tasks.sweep_expired(factory=self.factory, clock=self.clock) + delivery.sweep(
             factory=self.factory, clock=self.clock
         )
+        if self.sends is not None:
+            swept += self.sends.sweep()
+        return swept
 
     def queue_planning(self) -> int:
         """Ask each running Planning agent to analyse its workspace's new opportunities."""
@@ -104,6 +115,7 @@ class Pumps:
         result["messages"] = self.drain(self.process_messages)
         result["tasks"] = self.drain(self.process_tasks)
         result["messages"] += self.drain(self.process_messages)
+        result["sends"] = self.drain(self.process_sends)
         return result
 
     def drain(self, pump: Callable[[], int], rounds: int = 50) -> int:

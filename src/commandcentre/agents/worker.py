@@ -27,6 +27,8 @@ from huey.consumer import Consumer
 from commandcentre.agents import tasks, wakeup
 from commandcentre.agents.pumps import Pumps
 from commandcentre.context import AppContext
+from commandcentre.outreach.dispatch import Sender
+from commandcentre.outreach.transport import transport_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,21 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
     stop = threading.Event()
+    sends = Sender(
+        factory=ctx.session_factory,
+        clock=ctx.clock,
+        settings=ctx.settings,
+        transport=transport_from_settings(ctx.settings),
+        worker=worker_id,
+        lease=lease,
+    )
     pumps = Pumps(
-        factory=ctx.session_factory, clock=ctx.clock, worker=worker_id, lease=lease, stop=stop
+        factory=ctx.session_factory,
+        clock=ctx.clock,
+        worker=worker_id,
+        lease=lease,
+        stop=stop,
+        sends=sends,
     )
 
     def pump_tasks() -> int:

@@ -13,11 +13,14 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from commandcentre.agents import activity
 from commandcentre.agents.config import OutreachConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
-from commandcentre.errors import Conflict
+from commandcentre.errors import Conflict, InvalidInput, NotFound
+from commandcentre.outreach import dispatch
 from commandcentre.outreach.models import OutreachDraft, Send
+from commandcentre.pagination import Page, paginate
 
 
 def outreach_config(session: Session, agent_id: uuid.UUID | None) -> OutreachConfig:
@@ -76,7 +79,23 @@ def mark_manual_sent(
     session: Session, clock: Clock, draft_id: uuid.UUID, user_id: uuid.UUID | None
 ) -> Send:
     """The user sent a LinkedIn message by hand and says so."""
-    raise NotImplementedError
+    send = send_for(session, draft_id)
+    if send is None:
+        raise NotFound("this draft has no approved message to mark as sent")
+    if send.channel != "linkedin" or send.status != "manual":
+        raise Conflict("only an approved LinkedIn message waiting for you can be marked as sent")
+    dispatch.mark_sent(session, clock, send, by_user=user_id)
+    return send
+
+
+RESOLUTIONS = ("sent", "resend", "cancel")
+
+
+def get_send_or_404(session: Session, send_id: uuid.UUID) -> Send:
+    send = session.get(Send, send_id)
+    if send is None:
+        raise NotFound("send not found")
+    return send
 
 
 def resolve(
@@ -88,4 +107,47 @@ def resolve(
 ) -> Send:
     """A person settles a send that needs review: ``sent`` (it did arrive), ``resend``
     (queue it again, same Message-ID) or ``cancel``."""
-    raise NotImplementedError
+    if outcome not in RESOLUTIONS:
+        raise InvalidInput(f"outcome must be one of {', '.join(RESOLUTIONS)}", field="outcome")
+    send = get_send_or_404(session, send_id)
+    if send.status != "needs_review":
+        raise Conflict(
+            f"only a send that needs review can be resolved; this one is "
+            f"{send.status.replace('_', ' ')}",
+            field="status",
+        )
+    now = clock.now()
+    who = {"userId": str(user_id) if user_id else None}
+    if outcome == "sent":
+        dispatch.mark_sent(session, clock, send, by_user=user_id)
+        return send
+    if outcome == "resend":
+        send.status = "queued"
+        send.not_before = now
+        send.started_at = None
+        send.last_error = None
+        text = f"Queued again by hand for {send.recipient}"
+    else:
+        send.status = "cancelled"
+        text = f"Cancelled by hand: the message to {send.recipient} will not be sent"
+    send.updated_at = now
+    activity.record(
+        session=session,
+        clock=clock,
+        agent_id=send.agent_id,
+        activity_type=f"send_resolved_{outcome}",
+        description=text,
+        details=who,
+        entity_type="outreach_send",
+        entity_id=send.id,
+    )
+    return send
+
+
+def list_sends(
+    session: Session, status: str | None = None, page: int = 1, limit: int = 25
+) -> Page[Send]:
+    stmt = select(Send)
+    if status is not None:
+        stmt = stmt.where(Send.status == status)
+    return paginate(session, stmt.order_by(Send.created_at.desc(), Send.id), page=page, limit=limit)
