@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from cctest import databases
+from cctest import databases, dovecot
 from cctest.personas import World, make_world
 from cctest.services import PG_ADMIN_URL, postgres_available, require
 from commandcentre.clock import ManualClock
@@ -19,6 +19,9 @@ from commandcentre.context import AppContext
 from commandcentre.settings import Settings
 from commandcentre.web.app import create_app
 from commandcentre.workspaces import passwords
+
+# Worker-process fixtures (scratch databases, spawned workers) for every crash test.
+pytest_plugins = ["cctest.workers"]
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -94,3 +97,17 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def world(ctx: AppContext) -> World:
     return make_world(ctx)
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[dovecot.DovecotServer]:
+    """A private Dovecot IMAP server, started once per session (per xdist worker)."""
+    require("dovecot", dovecot.dovecot_available())
+    with dovecot.running_dovecot() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_user(dovecot_server: dovecot.DovecotServer) -> dovecot.MailUser:
+    """A fresh IMAP account (empty INBOX and Sent) on the test Dovecot."""
+    return dovecot_server.add_user()

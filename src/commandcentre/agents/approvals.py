@@ -147,7 +147,14 @@ def decide_escalation(
 
 
 def _apply_to_request(*, session: Session, clock: Clock, approval: Approval, choice: str) -> None:
-    """An overdue request's escalation: waiting longer re-arms its deadline once more."""
+    """An overdue request's escalation: waiting longer re-arms its deadline once more.
+    A follow-up escalation: the chosen next move is carried out."""
+    if approval.context.get("kind") == "followup_escalation":
+        # Imported here: follow-ups build on the runtime, not the other way round.
+        from commandcentre.followups import escalation
+
+        escalation.apply_choice(session, clock, approval, choice)
+        return
     request_id = approval.context.get("requestId")
     if not request_id or choice != "wait longer":
         return

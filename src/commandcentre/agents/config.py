@@ -31,6 +31,20 @@ class OutreachConfig(AgentConfig):
     businessHoursEnd: int = Field(
         default=17, ge=1, le=24, description="Hour the send window closes, recipient time."
     )
+    # Daily model budgets (UTC day); the Outreach agent stops drafting with a visible reason
+    # when one is spent. Cache hits are free. null = no limit of that kind.
+    dailyModelCalls: int | None = Field(
+        default=500, ge=0, le=1_000_000, description="Model calls per day; null = no limit."
+    )
+    dailyModelTokens: int | None = Field(
+        default=1_000_000,
+        ge=0,
+        le=1_000_000_000,
+        description="Model tokens (in + out) per day; null = no limit.",
+    )
+    dailyModelCostUsd: float | None = Field(
+        default=5.0, ge=0, le=100_000, description="Model spend in USD per day; null = no limit."
+    )
 
     @model_validator(mode="after")
     def _window(self) -> OutreachConfig:
@@ -46,6 +60,22 @@ class OutreachConfig(AgentConfig):
 class FollowupConfig(AgentConfig):
     followupDelayDays: int = Field(default=3, ge=1, le=30, description="Business days.")
     maxFollowups: int = Field(default=2, ge=0, le=5)
+    autoApprove: bool = Field(
+        default=False, description="Send follow-ups without review when no flag is raised."
+    )
+    meetingNote: bool = Field(
+        default=False, description="Send one short meeting note during the event."
+    )
+    minGapHours: int = Field(
+        default=48, ge=0, le=720, description="Least time between two touches of one contact."
+    )
+    cancelColleaguesOnReply: bool = Field(
+        default=False,
+        description="A reply also stops follow-ups to colleagues at the same account.",
+    )
+    escalate: bool = Field(
+        default=True, description="Ask you what next when the last follow-up gets no answer."
+    )
 
 
 class PlanningConfig(AgentConfig):

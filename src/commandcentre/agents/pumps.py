@@ -16,6 +16,7 @@ from commandcentre.agents import delivery, tasks
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
+from commandcentre.followups.execute import FollowupRunner
 from commandcentre.outreach.dispatch import Sender
 from commandcentre.planning import recommendations
 
@@ -33,6 +34,12 @@ class Pumps:
     stop: threading.Event = field(default_factory=threading.Event)
     # Outgoing email; None where nothing may be sent (tests of other parts, the CLI).
     sends: Sender | None = None
+
+    def process_followups(self, limit: int = 50) -> int:
+        if self.stop.is_set():
+            return 0
+        runner = FollowupRunner(self.factory, self.clock, self.worker, self.lease)
+        return runner.process(limit)
 
     def process_sends(self, limit: int = 20) -> int:
         if self.stop.is_set() or self.sends is None:
@@ -115,6 +122,7 @@ class Pumps:
         result["messages"] = self.drain(self.process_messages)
         result["tasks"] = self.drain(self.process_tasks)
         result["messages"] += self.drain(self.process_messages)
+        result["followups"] = self.drain(self.process_followups)
         result["sends"] = self.drain(self.process_sends)
         return result
 

@@ -17,7 +17,15 @@ from commandcentre.db.base import (
     enum_check,
 )
 
-FOLLOWUP_TYPES = ("reminder", "value_add", "check_in", "post_event", "meeting_note")
+FOLLOWUP_TYPES = (
+    "reminder",
+    "value_add",
+    "check_in",
+    "post_event",
+    "meeting_note",
+    # Not a message: the moment to ask the user what next, when every follow-up went unanswered.
+    "escalation",
+)
 FOLLOWUP_STATUSES = ("scheduled", "executed", "cancelled", "skipped")
 
 

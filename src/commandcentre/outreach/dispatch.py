@@ -33,7 +33,7 @@ from commandcentre.clock import Clock
 from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
 from commandcentre.errors import NotFound
 from commandcentre.intel.models import Contact
-from commandcentre.outreach import suppression, timing
+from commandcentre.outreach import pacing, suppression, timing
 from commandcentre.outreach.channels.email import SendOutcome, SendReceipt
 from commandcentre.outreach.compose import approval_hash, compose_email, make_message_id
 from commandcentre.outreach.models import Mailbox, OutreachDraft, Send
@@ -265,11 +265,16 @@ class _Decision:
             return self._stop(
                 "cancelled", f"suppressed ({blocked.kind} {blocked.value}: {blocked.reason})"
             )
-        agent = session.get(Agent, send.agent_id) if send.agent_id else None
-        config = OutreachConfig.model_validate(agent.config if agent else {})
-        if agent is not None and agent.paused_at is not None:
-            return self._later(self.now + PAUSED_RECHECK, "the Outreach agent is paused")
+        author = session.get(Agent, send.agent_id) if send.agent_id else None
+        agent = pacing.outreach_agent(session, send.agent_id)
+        config = pacing.outreach_config(session, send.agent_id)
+        for who in {a for a in (author, agent) if a is not None}:
+            if who.paused_at is not None:
+                return self._later(self.now + PAUSED_RECHECK, f"the {who.name} agent is paused")
         contact = session.get(Contact, send.contact_id) if send.contact_id else None
+        stop = _stop_reason(contact, draft)
+        if stop is not None:
+            return self._stop("cancelled", stop)
         opening = self._window(config, contact)
         if opening is not None:
             return self._later(opening, "outside the send window")
@@ -278,8 +283,12 @@ class _Decision:
         mailbox = ensure_mailbox(session, self.sender.clock, self.sender.settings)
         session.execute(select(Mailbox.id).where(Mailbox.id == mailbox.id).with_for_update())
         full = self._cap_reached(Send.mailbox_id == mailbox.id, mailbox.daily_cap)
-        if full is None and agent is not None:
-            full = self._cap_reached(Send.agent_id == agent.id, config.maxDailyOutreach)
+        if full is None:
+            # Everything the workspace sends, follow-ups included, counts against the
+            # Outreach agent's daily maximum.
+            full = self._cap_reached(
+                Send.workspace_id == send.workspace_id, config.maxDailyOutreach
+            )
         if full is not None:
             return self._later(full, "the daily sending cap is reached")
         if send.message_id is None:
@@ -375,6 +384,22 @@ class _Decision:
         # The recorded Message-ID, not a fresh one: reconciliation looks for this one.
         message.replace_header("Message-ID", self.send.message_id)
         return message
+
+
+# A contact in one of these states gets no more follow-ups, and nothing at all if opted out.
+STOPPED = frozenset({"replied", "meeting", "not_interested", "do_not_contact"})
+
+
+def _stop_reason(contact: Contact | None, draft: OutreachDraft) -> str | None:
+    if contact is None:
+        return None
+    if contact.outreach_status == "do_not_contact":
+        return "the contact asked not to be contacted"
+    if draft.followup_number > 0 and contact.outreach_status in STOPPED:
+        return f"the contact has {contact.outreach_status.replace('_', ' ')}: no follow-up"
+    if draft.followup_number > 0 and contact.email_status == "invalid":
+        return "the address bounced"
+    return None
 
 
 def _parent_message_ids(session: Session, draft: OutreachDraft) -> list[str]:

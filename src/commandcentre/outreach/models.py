@@ -115,6 +115,7 @@ class Send(IdMixin, TimestampMixin, ClaimMixin, WorkspaceScoped, Base):
         ),
         Index("ix_outreach_sends_mailbox_started", "mailbox_id", "started_at"),
         Index("ix_outreach_sends_agent_started", "agent_id", "started_at"),
+        Index("ix_outreach_sends_workspace_started", "workspace_id", "started_at"),
     )
 
     draft_id: Mapped[uuid.UUID] = mapped_column(

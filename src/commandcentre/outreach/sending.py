@@ -14,18 +14,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity
-from commandcentre.agents.config import OutreachConfig
-from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.errors import Conflict, InvalidInput, NotFound
-from commandcentre.outreach import dispatch
+from commandcentre.outreach import dispatch, pacing
 from commandcentre.outreach.models import OutreachDraft, Send
 from commandcentre.pagination import Page, paginate
-
-
-def outreach_config(session: Session, agent_id: uuid.UUID | None) -> OutreachConfig:
-    agent = session.get(Agent, agent_id) if agent_id is not None else None
-    return OutreachConfig.model_validate(agent.config if agent is not None else {})
 
 
 def enqueue(session: Session, clock: Clock, draft: OutreachDraft) -> Send:
@@ -33,7 +26,7 @@ def enqueue(session: Session, clock: Clock, draft: OutreachDraft) -> Send:
     LinkedIn becomes a task for the user."""
     if draft.approval_hash is None:
         raise Conflict("only an approved draft can be sent")
-    config = outreach_config(session, draft.agent_id)
+    config = pacing.outreach_config(session, draft.agent_id)
     now = clock.now()
     not_before = now + timedelta(seconds=config.undoDelaySeconds)
     if draft.suggested_send_at is not None and draft.suggested_send_at > not_before:
