@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     imap_ssl: bool = Field(default=True, description="IMAP over TLS.")
     imap_inbox_folder: str = Field(default="INBOX", description="Where replies arrive.")
     imap_sent_folder: str = Field(default="Sent", description="Where sent copies are filed.")
+    imap_poll_seconds: float = Field(
+        default=60.0, gt=0, description="How often workers look for replies over IMAP."
+    )
     imap_sent_copies_automatic: bool = Field(
         default=False,
         description="The provider files every accepted message in Sent by itself "

@@ -22,6 +22,7 @@ HOW_TO = {
     "COMMANDCENTRE_TEST_PG_URL",
     "redis": "start Redis on 127.0.0.1:6379",
     "chromium": "apt-get install chromium (or set COMMANDCENTRE_TEST_CHROMIUM)",
+    "dovecot": "apt-get install dovecot-imapd (or set COMMANDCENTRE_TEST_DOVECOT to the binary)",
 }
 
 

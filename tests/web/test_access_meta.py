@@ -36,6 +36,8 @@ PUBLIC = {
     # The signed token is the authorisation: links in emails work without signing in.
     ("GET", "/unsubscribe/{token}"),
     ("POST", "/unsubscribe/{token}"),
+    # A mail provider posts raw messages with the inbound webhook secret, not a session.
+    ("POST", "/api/inbound/mime"),
 }
 # Path parameters that are not object ids: any value is the caller's own business.
 NON_ID_PARAMS = {"kind": "accounts"}
@@ -63,10 +65,18 @@ API_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/agents/tasks/{task_id}/cancel"): {},
     ("POST", "/api/agents/outreach/drafts/{draft_id}/approve"): {"subject": "Edited"},
     ("POST", "/api/agents/outreach/drafts/{draft_id}/reject"): {"reason": "no"},
+    ("POST", "/api/agents/outreach/drafts/{draft_id}/regenerate"): {"instruction": "shorter"},
+    ("POST", "/api/agents/outreach/drafts/bulk-approve"): {"draftIds": ["{draft_id}"]},
+    ("POST", "/api/outreach/sends/{send_id}/resolve"): {"outcome": "cancel"},
     ("POST", "/api/agents/approvals/{approval_id}/decide"): {"choice": "wait longer"},
     ("PATCH", "/api/agents/{agent_id}"): {"name": "Renamed"},
     ("POST", "/api/agents/{agent_id}/tasks/assign"): {"taskType": "ping"},
     ("POST", "/api/suppressions"): {"kind": "domain", "value": "outsider.example"},
+    ("POST", "/api/followups/{followup_id}/cancel"): {"reason": "no"},
+    ("POST", "/api/followups/{followup_id}/reschedule"): {
+        "scheduledAt": "2026-03-06T11:00:00+00:00"
+    },
+    ("POST", "/api/contacts/{contact_id}/mark-replied"): {"sentiment": "neutral"},
     ("POST", "/api/agents/{agent_id}/messages/send"): {
         "toAgentType": "research",
         "messageType": "notification",
@@ -82,6 +92,13 @@ FORM_FIELDS: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/agents/{agent_id}/config"): {},
     ("POST", "/approvals/{approval_id}/decide"): {"choice": "wait longer"},
     ("POST", "/approvals/tasks/{task_id}/reject"): {"reason": "no"},
+    ("POST", "/outreach/drafts/{draft_id}/reject"): {"reason": "no"},
+    ("POST", "/outreach/drafts/{draft_id}/regenerate"): {"instruction": "shorter"},
+    ("POST", "/outreach/sends/{send_id}/resolve"): {"outcome": "cancel"},
+    ("POST", "/opportunities/{opportunity_id}/delegate"): {"contact_ids": "not-an-id"},
+    ("POST", "/followups/{followup_id}/cancel"): {"reason": "no"},
+    ("POST", "/followups/{followup_id}/reschedule"): {"scheduled_at": "2026-03-06T11:00"},
+    ("POST", "/contacts/{contact_id}/mark-replied"): {"sentiment": "neutral"},
 }
 UPLOADS = {("POST", "/api/imports/{kind}"), ("POST", "/imports")}
 
@@ -172,6 +189,39 @@ def _owner_objects(
     # The body names the owner's contact and event, so the marker checks cover it.
     assert OWNER_MARKER in drafts[0]["messageBody"]
     ids["draft_id"] = drafts[0]["id"]
+    # A second draft (LinkedIn-only contact), approved: its send is the owner's send.
+    linkedin = post(
+        "/api/contacts",
+        {
+            "full_name": f"{OWNER_MARKER} Other",
+            "linkedin_url": "https://www.linkedin.com/in/owneronly-other",
+        },
+    )
+    post(
+        f"/api/events/{event['id']}/sessions/{ids['session_id']}/speakers",
+        {"contact_id": linkedin["id"]},
+    )
+    post(
+        f"/api/agents/{agents['outreach']}/tasks/assign",
+        {
+            "taskType": "draft_outreach",
+            "inputData": {"opportunityId": ids["opportunity_id"], "contactIds": [linkedin["id"]]},
+        },
+    )
+    run_until_idle(ctx)
+    other = next(
+        d
+        for d in client.get("/api/agents/outreach/drafts", headers=auth).json()["drafts"]
+        if d["contactId"] == linkedin["id"]
+    )
+    post(f"/api/agents/outreach/drafts/{other['id']}/approve", {})
+    ids["send_id"] = client.get("/api/outreach/sends", headers=auth).json()["sends"][0]["id"]
+    # Sent by hand: the Follow-up agent plans the owner's follow-ups.
+    post(f"/api/agents/outreach/drafts/{other['id']}/mark-sent", {})
+    run_until_idle(ctx)
+    followups = client.get("/api/followups", headers=auth).json()["followUps"]
+    assert followups, "a sent first message should get follow-ups"
+    ids["followup_id"] = followups[0]["id"]
     clock.advance(timedelta(hours=2))
     Pumps(factory=ctx.session_factory, clock=ctx.clock, worker="meta").sweep()
     pending = client.get("/api/agents/tasks/pending", headers=auth).json()["pending"]
@@ -202,6 +252,14 @@ def _fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+)\}", value, path)
 
 
+def _filled(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return _fill(value, ids)
+    if isinstance(value, list):
+        return [_filled(v, ids) for v in value]
+    return value
+
+
 def _body(endpoint: Endpoint, ids: dict[str, str]) -> dict[str, Any]:
     key = (endpoint.method, endpoint.path)
     if key in UPLOADS:
@@ -215,7 +273,7 @@ def _body(endpoint: Endpoint, ids: dict[str, str]) -> dict[str, Any]:
         sample = API_BODIES.get(key)
         if sample is None:
             return {}
-        filled = {k: _fill(v, ids) if isinstance(v, str) else v for k, v in sample.items()}
+        filled = {k: _filled(v, ids) for k, v in sample.items()}
         return {"json": filled}
     return {"data": dict(FORM_FIELDS.get(key, {}))}
 

@@ -202,6 +202,10 @@ def test_config_form_saves_valid_settings(client: TestClient, world: World) -> N
         "businessHoursOnly": False,
         "businessHoursStart": 8,
         "businessHoursEnd": 18,
+        # Left empty in the form: no daily model budget.
+        "dailyModelCalls": None,
+        "dailyModelTokens": None,
+        "dailyModelCostUsd": None,
     }
     assert "Settings saved." in client.get(response.headers["location"]).text
 

@@ -27,6 +27,8 @@ from huey.consumer import Consumer
 from commandcentre.agents import tasks, wakeup
 from commandcentre.agents.pumps import Pumps
 from commandcentre.context import AppContext
+from commandcentre.inbound import process
+from commandcentre.inbound.poller import poll_once
 from commandcentre.outreach.dispatch import Sender
 from commandcentre.outreach.transport import transport_from_settings
 
@@ -110,8 +112,13 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
     def pump_messages() -> int:
         return pumps.process_messages()
 
+    inbox = InboxPoller(ctx)
+
     def tick() -> dict[str, int]:
-        return pumps.tick()
+        result = pumps.tick()
+        if not stop.is_set():
+            result["inbound"] = inbox.poll_if_due()
+        return result
 
     jobs = {
         "tasks": queue.task(name="pump_tasks")(pump_tasks),
@@ -119,6 +126,31 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
         "tick": queue.task(name="tick")(tick),
     }
     return JobQueue(huey=queue, worker_id=worker_id, jobs=jobs, stop=stop)
+
+
+class InboxPoller:
+    """Replies over IMAP, on its own slower interval: each poll is a login and network
+    round trips, and providers throttle frequent logins."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.interval = ctx.settings.imap_poll_seconds
+        self.next_poll = 0.0
+        self.lock = threading.Lock()
+
+    def poll_if_due(self) -> int:
+        if not self.ctx.settings.imap_host:
+            return 0
+        # Ticks may overlap on several consumer threads; one poll at a time is enough.
+        if not self.lock.acquire(blocking=False):
+            return 0
+        try:
+            if time.monotonic() < self.next_poll:
+                return 0
+            self.next_poll = time.monotonic() + self.interval
+            return poll_once(self.ctx, ingest=process.ingest_raw)
+        finally:
+            self.lock.release()
 
 
 class _QuietConsumer(Consumer):  # type: ignore[misc]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from pydantic.alias_generators import to_camel
 
-from commandcentre.outreach.models import CHANNELS, DRAFT_STATUSES
+from commandcentre.outreach.models import CHANNELS, DRAFT_STATUSES, SEND_STATUSES
 from commandcentre.pagination import PaginationOut
 
 DraftStatus = Literal["draft", "pending_approval", "approved", "sent", "rejected"]
@@ -73,3 +73,69 @@ class DraftApproveIn(_In):
 
 class DraftRejectIn(_In):
     reason: Reason
+
+
+class DraftRegenerateIn(_In):
+    instruction: Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=500, pattern=r"^[^\x00]*\S[^\x00]*$"),
+    ] = Field(description="What should change, e.g. 'shorter, mention the keynote'.")
+
+
+class BulkApproveIn(_In):
+    draft_ids: list[uuid.UUID] = Field(min_length=1, max_length=200)
+
+
+class BulkApproveResult(_Out):
+    draft_id: uuid.UUID
+    approved: bool
+    error: str | None = Field(default=None, description="Why this draft was not approved.")
+
+
+class BulkApproveOut(_Out):
+    results: list[BulkApproveResult]
+    approved: int = Field(description="How many of the drafts were approved.")
+
+
+SendStatus = Literal[
+    "queued",
+    "claimed",
+    "in_flight",
+    "sent",
+    "retry_wait",
+    "failed",
+    "unknown",
+    "needs_review",
+    "cancelled",
+    "dead",
+    "manual",
+]
+if get_args(SendStatus) != SEND_STATUSES:
+    raise RuntimeError("send status literal is out of step with the model")
+
+
+class SendOut(_Out):
+    id: uuid.UUID
+    draft_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    channel: DraftChannel
+    recipient: str
+    subject: str
+    status: SendStatus
+    not_before: datetime = Field(description="Not sent before this instant (undo delay, timing).")
+    started_at: datetime | None
+    sent_at: datetime | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+class SendList(BaseModel):
+    sends: list[SendOut]
+    pagination: PaginationOut
+
+
+class SendResolveIn(_In):
+    outcome: Literal["sent", "resend", "cancel"] = Field(
+        description="sent: it did arrive; resend: queue it again; cancel: do not send."
+    )

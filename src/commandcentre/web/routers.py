@@ -12,8 +12,10 @@ def api_routers() -> list[APIRouter]:
         contacts,
         discovery,
         events,
+        followups,
         health,
         imports,
+        inbound,
         opportunities,
         outreach,
         suppressions,
@@ -32,6 +34,8 @@ def api_routers() -> list[APIRouter]:
         outreach.router,
         agents.router,
         suppressions.router,
+        inbound.router,
+        followups.router,
     ]
 
 
@@ -44,8 +48,10 @@ def page_routers() -> list[APIRouter]:
         dashboard,
         discovery,
         events,
+        followups,
         imports,
         opportunities,
+        outreach,
         settings,
         unsubscribe,
     )
@@ -61,5 +67,7 @@ def page_routers() -> list[APIRouter]:
         imports.router,
         settings.router,
         agents.router,
+        outreach.router,
+        followups.router,
         unsubscribe.router,
     ]

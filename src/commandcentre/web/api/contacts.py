@@ -8,7 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from commandcentre.errors import NotFound
+from commandcentre.followups import manage as followups
+from commandcentre.followups.schemas import (
+    MarkRepliedIn,
+    MarkRepliedOut,
+    TimelineItemOut,
+    TimelineOut,
+)
+from commandcentre.inbound.process import mark_replied
 from commandcentre.intel import contacts as svc
+from commandcentre.intel import timeline
 from commandcentre.intel.models import Contact
 from commandcentre.intel.schemas import (
     LIST_ERRORS,
@@ -26,7 +35,7 @@ from commandcentre.intel.schemas import (
 )
 from commandcentre.pagination import PaginationOut
 from commandcentre.web.api.events import DELETE_ERRORS, Limit, PageNo, SearchText
-from commandcentre.web.deps import ApiSession
+from commandcentre.web.deps import ApiCaller, ApiSession, Ctx
 
 router = APIRouter(tags=["contacts"])
 
@@ -102,3 +111,34 @@ def update_contact(contact_id: uuid.UUID, body: ContactUpdate, session: ApiSessi
 def delete_contact(contact_id: uuid.UUID, session: ApiSession) -> Response:
     svc.delete(session=session, contact_id=contact_id)
     return Response(status_code=204)
+
+
+@router.get("/contacts/{contact_id}/timeline", response_model=TimelineOut, responses=READ_ERRORS)
+def contact_timeline(contact_id: uuid.UUID, session: ApiSession) -> TimelineOut:
+    """Every touch and reply with this contact, across agents and channels, oldest first:
+    drafts, sends, follow-ups, inbound messages and the agents' notes about the contact."""
+    items = timeline.for_contact(session, contact_id)
+    return TimelineOut(
+        contact_id=contact_id,
+        items=[TimelineItemOut.model_validate(item) for item in items],
+    )
+
+
+@router.post(
+    "/contacts/{contact_id}/mark-replied", response_model=MarkRepliedOut, responses=WRITE_ERRORS
+)
+def mark_contact_replied(
+    contact_id: uuid.UUID,
+    body: MarkRepliedIn,
+    caller: ApiCaller,
+    session: ApiSession,
+    ctx: Ctx,
+) -> MarkRepliedOut:
+    """Record a reply that came another way (a call, the booth, LinkedIn): the contact's
+    pending follow-ups stop, as they do for a reply by email."""
+    before = followups.scheduled_count(session, contact_id)
+    row = mark_replied(
+        session, ctx.clock, contact_id, caller.principal.user.id, body.sentiment, body.note
+    )
+    after = followups.scheduled_count(session, contact_id)
+    return MarkRepliedOut(inbound_id=row.id, cancelled_followups=before - after)

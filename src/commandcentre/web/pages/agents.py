@@ -11,7 +11,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal, cast, get_args, get_origin
 
 import anyio
@@ -40,6 +40,7 @@ from commandcentre.agents.states import TERMINAL
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import bind_workspace
 from commandcentre.errors import InvalidInput, NotFound
+from commandcentre.outreach import queue
 from commandcentre.web.api.agents import approve_task, reject_task
 from commandcentre.web.deps import CsrfChecked, Ctx, PageCaller, PageSession
 from commandcentre.web.pages.events import page_number, parse_uuid, require_uuid
@@ -60,6 +61,19 @@ RECONNECT_MS = 5000
 # rendered and the page as updated never disagree.
 
 
+# Headline numbers cover a rolling week (today and the six days before, by UTC day), so a
+# Monday morning does not read as zero; the cards say so.
+HEADLINE_DAYS = 7
+HEADLINE_WINDOW = "last 7 days"
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    key: str
+    label: str
+    value: str
+
+
 @dataclass(frozen=True, slots=True)
 class AgentCard:
     agent: Agent
@@ -69,6 +83,11 @@ class AgentCard:
     performance: services.Performance
     queue: int
     approvals: int
+    headline: tuple[Headline, ...] = ()
+
+    @property
+    def headline_window(self) -> str:
+        return HEADLINE_WINDOW
 
     @property
     def current_text(self) -> str:
@@ -97,6 +116,7 @@ class AgentCard:
             "successRate": self.success_text,
             "queue": self.queue,
             "approvals": self.approvals,
+            "headline": [{"key": h.key, "label": h.label, "value": h.value} for h in self.headline],
         }
 
 
@@ -136,6 +156,51 @@ def _done_today(session: Session, today: date) -> dict[uuid.UUID, int]:
     return {agent_id: int(done) for agent_id, done in rows}
 
 
+def _week_totals(session: Session, today: date) -> dict[uuid.UUID, dict[str, int]]:
+    """Each agent's counters summed over the headline window."""
+    fields = (
+        "outreach_sent",
+        "responses_received",
+        "followups_scheduled",
+        "followups_completed",
+        "opportunities_identified",
+    )
+    rows = session.execute(
+        select(
+            AgentMetrics.agent_id,
+            *(func.coalesce(func.sum(getattr(AgentMetrics, f)), 0) for f in fields),
+        )
+        .where(AgentMetrics.metric_date > today - timedelta(days=HEADLINE_DAYS))
+        .group_by(AgentMetrics.agent_id)
+    ).all()
+    return {row[0]: dict(zip(fields, (int(v) for v in row[1:]), strict=True)) for row in rows}
+
+
+def headline(agent_type: str, totals: dict[str, int]) -> tuple[Headline, ...]:
+    """The numbers that say how an agent's work is going, by what the agent does."""
+    n = totals.get
+    if agent_type == "outreach":
+        sent, answered = n("outreach_sent", 0), n("responses_received", 0)
+        # Replies this week may answer messages sent before it: never show more than 100%.
+        rate = f"{min(1.0, answered / sent) * 100:.0f}%" if sent else "—"
+        return (
+            Headline("sent", "Messages sent", str(sent)),
+            Headline("responses", "Responses", str(answered)),
+            Headline("response-rate", "Response rate", rate),
+        )
+    if agent_type == "followup":
+        return (
+            Headline(
+                "followups-scheduled", "Follow-ups scheduled", str(n("followups_scheduled", 0))
+            ),
+            Headline("followups-completed", "Follow-ups done", str(n("followups_completed", 0))),
+        )
+    if agent_type == "planning":
+        found = str(n("opportunities_identified", 0))
+        return (Headline("opportunities", "Opportunities identified", found),)
+    return ()
+
+
 def _pending_count(session: Session) -> int:
     return int(
         session.scalar(select(func.count(Approval.id)).where(Approval.status == "pending")) or 0
@@ -144,6 +209,7 @@ def _pending_count(session: Session) -> int:
 
 def agent_cards(session: Session, today: date) -> list[AgentCard]:
     done = _done_today(session, today)
+    week = _week_totals(session, today)
     cards = []
     for agent in services.list_(session=session):
         status = services.status(session=session, agent_id=agent.id)
@@ -156,6 +222,7 @@ def agent_cards(session: Session, today: date) -> list[AgentCard]:
                 performance=status.performance,
                 queue=status.message_queue,
                 approvals=status.pending_approvals,
+                headline=headline(agent.agent_type, week.get(agent.id, {})),
             )
         )
     return cards
@@ -223,6 +290,18 @@ class ConfigField:
     minimum: float | None = None
     maximum: float | None = None
     options: tuple[str, ...] = ()
+    # An empty box means "no value" (None), e.g. an unlimited budget.
+    optional: bool = False
+
+
+def _optional_number(annotation: object) -> type | None:
+    """int or float when the annotation is ``int | None`` / ``float | None``."""
+    args = set(get_args(annotation))
+    if type(None) in args and len(args) == 2:
+        (inner,) = args - {type(None)}
+        if inner in (int, float):
+            return inner  # type: ignore[no-any-return]
+    return None
 
 
 def _label(name: str) -> str:
@@ -248,10 +327,14 @@ def config_fields(model: type[AgentConfig]) -> list[ConfigField]:
         label, help_text = _label(name), info.description or ""
         if annotation is bool:
             found.append(ConfigField(name, label, "checkbox", help_text))
-        elif annotation in (int, float):
+        elif annotation in (int, float) or _optional_number(annotation) is not None:
+            number = annotation if annotation in (int, float) else _optional_number(annotation)
             low, high = _bounds(info)
-            step = "1" if annotation is int else "any"
-            found.append(ConfigField(name, label, "number", help_text, step, low, high))
+            step = "1" if number is int else "any"
+            optional = number is not annotation
+            found.append(
+                ConfigField(name, label, "number", help_text, step, low, high, optional=optional)
+            )
         elif get_origin(annotation) is Literal:
             options = tuple(str(o) for o in get_args(annotation))
             found.append(ConfigField(name, label, "select", help_text, options=options))
@@ -286,6 +369,9 @@ def parse_config(
             values[spec.name] = raw
             continue
         whole = spec.step == "1"
+        if spec.optional and not raw.strip():
+            values[spec.name] = None
+            continue
         try:
             values[spec.name] = _number(raw, whole)
         except ValueError:
@@ -520,6 +606,7 @@ def _approvals_page(
         names=_names(session),
         errors=errors or {},
         flashes=flashes or [],
+        drafts_pending=queue.pending_count(session),
     )
 
 

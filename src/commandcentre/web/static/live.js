@@ -42,6 +42,9 @@
     setField(card, "success-rate", agent.successRate);
     setField(card, "queue", agent.queue);
     setField(card, "approvals", agent.approvals);
+    (agent.headline || []).forEach(function (h) {
+      setField(card, "metric-" + h.key, h.value);
+    });
   }
 
   function element(tag, field, text) {

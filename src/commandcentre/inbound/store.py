@@ -1,0 +1,282 @@
+"""Record an incoming message exactly once, however often and however it arrives.
+
+IMAP polling, the webhook and manual entry all end here. The dedupe key is the Message-ID
+header (else a SHA-256 of the raw bytes), unique per workspace; the row is written with an
+insert that does nothing on conflict, so two deliveries racing (a poll and a webhook, or two
+pollers) leave one row on SQLite and PostgreSQL alike. Parsing is defensive: malformed mail
+is stored with whatever could be read, never refused. Classification happens later; rows
+start as ``pending``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
+from email.utils import getaddresses
+from typing import Literal, Protocol, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from commandcentre.clock import Clock
+from commandcentre.db.base import new_id
+from commandcentre.db.scoping import current_workspace
+from commandcentre.inbound.models import InboundMessage
+
+log = logging.getLogger(__name__)
+
+Source = Literal["imap", "webhook", "manual"]
+
+BODY_TEXT_LIMIT = 100_000
+HEADER_LIMIT = 500
+SUBJECT_LIMIT = 1000
+ADDRESS_LIMIT = 320
+REFERENCES_LIMIT = 20_000
+# Characters PostgreSQL text cannot hold (NUL) or that break single-line fields.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class InboundFields:
+    """What the stored row keeps of a raw message; every field may be missing."""
+
+    dedupe_key: str
+    message_id: str | None
+    in_reply_to: str | None
+    references: str | None
+    from_address: str | None
+    subject: str | None
+    body_text: str | None
+    recipients: tuple[str, ...]
+
+
+class Ingest(Protocol):
+    """Records a raw message once; `record_raw`, or a function that also acts on it the first
+    time (in the same transaction). The poller and the webhook take one of these."""
+
+    def __call__(
+        self,
+        session: Session,
+        clock: Clock,
+        raw: bytes,
+        source: Source,
+        mailbox_id: uuid.UUID | None = None,
+        /,
+    ) -> tuple[InboundMessage, bool]: ...
+
+
+def dedupe_key(message_id: str | None, raw: bytes) -> str:
+    """The Message-ID when there is a usable one, else a hash of the exact bytes."""
+    if message_id:
+        if len(message_id) <= HEADER_LIMIT:
+            return message_id
+        # Too long for the column; hashed rather than cut, so two long IDs cannot collide.
+        return "sha256-id:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def parse_fields(raw: bytes) -> InboundFields:
+    """Read the fields of a raw message. Never raises: unreadable parts come back as None."""
+    message = _parse(raw)
+    message_id = _single_line(_header(message, "Message-ID"), HEADER_LIMIT * 4)
+    return InboundFields(
+        dedupe_key=dedupe_key(message_id, raw),
+        message_id=_cut(message_id, HEADER_LIMIT),
+        in_reply_to=_cut(_single_line(_header(message, "In-Reply-To"), None), HEADER_LIMIT),
+        references=_cut(_single_line(_header(message, "References"), None), REFERENCES_LIMIT),
+        from_address=_cut(_from_address(message), ADDRESS_LIMIT),
+        subject=_cut(_single_line(_header(message, "Subject"), None), SUBJECT_LIMIT),
+        body_text=_body_text(message),
+        recipients=_recipients(message),
+    )
+
+
+def record_raw(
+    session: Session,
+    clock: Clock,
+    raw: bytes,
+    source: Source,
+    mailbox_id: uuid.UUID | None = None,
+) -> tuple[InboundMessage, bool]:
+    """Store the message in the session's workspace unless it is there already.
+
+    Returns the row and whether this call created it. Safe under concurrency: the insert
+    does nothing when the (workspace, dedupe key) pair exists, and the row that won is read
+    back. On PostgreSQL a concurrent uncommitted insert of the same key makes this wait for
+    that transaction, then read its row.
+    """
+    return record_fields(session, clock, parse_fields(raw), source, mailbox_id)
+
+
+def record_fields(
+    session: Session,
+    clock: Clock,
+    fields: InboundFields,
+    source: Source,
+    mailbox_id: uuid.UUID | None = None,
+) -> tuple[InboundMessage, bool]:
+    """`record_raw` for a message already parsed (the poller parses once to route it)."""
+    workspace_id = current_workspace(session)
+    now = clock.now()
+    table = cast(Table, InboundMessage.__table__)
+    values = {
+        "id": new_id(),
+        "workspace_id": workspace_id,
+        "mailbox_id": mailbox_id,
+        "source": source,
+        "dedupe_key": fields.dedupe_key,
+        "message_id_header": fields.message_id,
+        "in_reply_to": fields.in_reply_to,
+        "references": fields.references,
+        "from_address": fields.from_address,
+        "subject": fields.subject,
+        "body_text": fields.body_text,
+        "received_at": now,
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": 5,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "dedupe_key"])
+        .returning(table.c.id)
+    )
+    created_id = session.execute(statement).scalar_one_or_none()
+    row = session.scalars(
+        select(InboundMessage)
+        .where(InboundMessage.dedupe_key == fields.dedupe_key)
+        .execution_options(populate_existing=True)
+    ).one()
+    return row, created_id is not None
+
+
+def _parse(raw: bytes) -> EmailMessage | None:
+    try:
+        parsed = message_from_bytes(raw, policy=policy.default)
+    except Exception:  # the parser is meant not to raise; a bug in it must not lose mail
+        log.warning("unparseable message of %d bytes", len(raw), exc_info=True)
+        return None
+    return parsed if isinstance(parsed, EmailMessage) else None
+
+
+def _header(message: Message | None, name: str) -> str | None:
+    if message is None:
+        return None
+    try:
+        value = message.get(name)
+        return None if value is None else str(value)
+    except Exception:  # malformed header: fall back to the undecoded text
+        try:
+            raw_value = message.get_all(name, failobj=[None])[0]
+            return None if raw_value is None else str(raw_value)
+        except Exception:
+            return None
+
+
+def _clean(text: str) -> str:
+    # Lone surrogates (from undecodable bytes) cannot be stored; NUL cannot either.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "")
+
+
+def _single_line(value: str | None, limit: int | None) -> str | None:
+    if value is None:
+        return None
+    text = " ".join(_CONTROL.sub(" ", _clean(value)).split())
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    return text or None
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None else None
+
+
+def _addresses(message: Message | None, *names: str) -> list[str]:
+    found: list[str] = []
+    for name in names:
+        value = _header(message, name)
+        if not value:
+            continue
+        try:
+            pairs = getaddresses([value])
+        except Exception:
+            continue
+        for _name, address in pairs:
+            address = _single_line(address, ADDRESS_LIMIT) or ""
+            if "@" in address:
+                found.append(address.lower())
+    return found
+
+
+def _from_address(message: Message | None) -> str | None:
+    found = _addresses(message, "From")
+    if found:
+        return found[0]
+    # Bounces often come from an empty or odd From; Return-Path/Sender still say who.
+    found = _addresses(message, "Sender", "Return-Path")
+    return found[0] if found else None
+
+
+def _recipients(message: Message | None) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for address in _addresses(message, "Delivered-To", "To", "Cc", "X-Original-To"):
+        seen.setdefault(address, None)
+    return tuple(seen)
+
+
+def _body_text(message: EmailMessage | None) -> str | None:
+    if message is None:
+        return None
+    text: str | None = None
+    try:
+        part = message.get_body(preferencelist=("plain", "html"))
+        if part is not None:
+            content = part.get_content()
+            if isinstance(content, str):
+                text = _html_to_text(content) if part.get_content_subtype() == "html" else content
+    except Exception:
+        text = None
+    if text is None:
+        text = _fallback_text(message)
+    if text is None:
+        return None
+    # One newline convention, whatever the wire or the sender's system used.
+    text = _clean(text).replace("\r\n", "\n").replace("\r", "\n").strip()
+    return text[:BODY_TEXT_LIMIT] or None
+
+
+def _fallback_text(message: Message) -> str | None:
+    """Best effort when the MIME structure cannot be read: the first text-ish payload."""
+    try:
+        for part in message.walk():
+            if part.is_multipart():
+                continue
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and payload:
+                charset = part.get_content_charset() or "utf-8"
+                try:
+                    return payload.decode(charset, "replace")
+                except LookupError:
+                    return payload.decode("utf-8", "replace")
+    except Exception:
+        return None
+    return None
+
+
+def _html_to_text(markup: str) -> str:
+    return html.unescape(_TAG.sub(" ", markup))
