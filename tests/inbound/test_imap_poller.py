@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cctest.databases import Database
@@ -27,9 +27,14 @@ from cctest.dovecot import (
     make_message,
     workspace_with_mailbox,
 )
+from cctest.outreach import OPEN_WINDOW, outbox_sender, seed_drafts
+from commandcentre.agents.models import AgentMetrics
+from commandcentre.agents.pumps import Pumps
 from commandcentre.clock import Clock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session, workspace_session
+from commandcentre.followups.models import FollowUp
+from commandcentre.inbound import process
 from commandcentre.inbound.imap import (
     ImapConnection,
     PollResult,
@@ -303,27 +308,46 @@ def test_poll_once_without_imap_or_mailboxes_does_nothing(
 CHILD = textwrap.dedent(
     """
     from commandcentre.context import AppContext
+    from commandcentre.inbound import process
     from commandcentre.inbound.poller import poll_once
     from commandcentre.settings import Settings
 
     ctx = AppContext.from_settings(Settings(_env_file=None))
     print("ready", flush=True)
     while True:
-        poll_once(ctx, batch_size=7)
+        poll_once(ctx, batch_size=7, ingest=process.ingest_raw)
     """
 )
 CYCLES = 10
 PER_CYCLE = 30
 
 
-def test_a_poller_killed_at_random_points_records_every_message_once(
+def _sent_with_followups(ctx: AppContext, people: int) -> list[Send]:
+    """People written to, each with follow-ups scheduled: what replies must stop."""
+    ctx.settings.mail_daily_cap = 10_000
+    drafted = seed_drafts(
+        ctx, people, config={**OPEN_WINDOW, "maxDailyOutreach": 1000}, approve=True
+    )
+    pumps = Pumps(ctx.session_factory, ctx.clock, "seed", sends=outbox_sender(ctx))
+    pumps.drain(lambda: pumps.process_sends(100))
+    pumps.drain(lambda: pumps.process_messages(100))
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        sends = list(session.scalars(select(Send).order_by(Send.recipient)))
+        scheduled = session.scalars(select(FollowUp.id).where(FollowUp.status == "scheduled"))
+        assert len(list(scheduled)) == 3 * people
+    assert len(sends) == people
+    return sends
+
+
+def test_a_poller_killed_at_random_points_records_every_reply_once(
     imap_ctx: AppContext, mail_user: MailUser, database: Database, tmp_path: Path
 ) -> None:
-    workspace_id, _ = workspace_with_mailbox(imap_ctx.session_factory, "acme")
+    sends = _sent_with_followups(imap_ctx, CYCLES * PER_CYCLE)
     settings = imap_ctx.settings
     env = os.environ | {
         "COMMANDCENTRE_DATABASE_URL": database.url,
         "COMMANDCENTRE_DATA_DIR": str(tmp_path / "child"),
+        "COMMANDCENTRE_SECRET_KEY": "test-secret",
         "COMMANDCENTRE_IMAP_HOST": settings.imap_host,
         "COMMANDCENTRE_IMAP_PORT": str(settings.imap_port),
         "COMMANDCENTRE_IMAP_USERNAME": settings.imap_username,
@@ -332,13 +356,16 @@ def test_a_poller_killed_at_random_points_records_every_message_once(
     }
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    # Every fifth message has no Message-ID, so re-reads are caught by the content hash too.
+    # Every fifth reply has no Message-ID, so re-reads are caught by the content hash too.
     expected = [
         make_message(
             message_id=None if n % 5 == 0 else f"<crash-{n}@customer.example>",
-            body=f"reply number {n}",
+            sender=send.recipient,
+            subject=f"Re: {send.subject}",
+            body=f"reply number {n}: sounds good, let us talk",
+            in_reply_to=send.message_id,
         )
-        for n in range(CYCLES * PER_CYCLE)
+        for n, send in enumerate(sends)
     ]
     kills = 0
     progress: list[int] = []  # rows stored when each poller died, for the failure message
@@ -370,12 +397,24 @@ def test_a_poller_killed_at_random_points_records_every_message_once(
 
     context = f"seed {seed}, rows after each kill {progress}"
     assert kills == CYCLES, f"{context}: a poller exited on its own instead of being killed"
-    poll_once(imap_ctx)  # the restart after the last kill
+    poll_once(imap_ctx, ingest=process.ingest_raw)  # the restart after the last kill
 
     rows = _stored(imap_ctx)
     bodies = sorted(row.body_text or "" for row in rows)
-    assert bodies == sorted(f"reply number {n}" for n in range(len(expected))), context
-    assert {row.workspace_id for row in rows} == {workspace_id}
+    assert bodies == sorted(
+        f"reply number {n}: sounds good, let us talk" for n in range(len(expected))
+    ), context
+    assert {(row.classification, row.status) for row in rows} == {("reply", "processed")}
+    assert {row.matched_send_id for row in rows} == {send.id for send in sends}
+    workspace_id = sends[0].workspace_id
+    with workspace_session(imap_ctx.session_factory, workspace_id) as session:
+        statuses = set(session.scalars(select(FollowUp.status)))
+        replied = set(session.scalars(select(Contact.outreach_status)))
+        responses = session.scalar(select(func.sum(AgentMetrics.responses_received)))
+    assert statuses == {"cancelled"}, context
+    assert replied == {"replied"}, context
+    # Effects ran once per reply, however often a killed poller read it.
+    assert responses == len(expected), context
     assert not any(mail_user.seen_flags().values())
     assert _checkpoint(imap_ctx).last_uid == len(expected)
     print(context)
