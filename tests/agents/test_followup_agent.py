@@ -3,6 +3,7 @@ replies in the thread, stopped by an answer, escalated after silence."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from email import message_from_bytes, policy
 
@@ -207,3 +208,35 @@ def test_a_contact_in_a_sequence_is_not_given_a_second_one(ctx: AppContext) -> N
     _settle(pumps)
     rows = _rows(ctx, drafted)
     assert {r.original_outreach_id for r in rows} == {drafted.draft_ids[0]}
+
+
+def test_stopping_after_an_escalation_withdraws_what_still_waits(
+    ctx: AppContext, clock: ManualClock
+) -> None:
+    drafted, pumps = _sent_first_message(ctx, autoApprove=True, maxFollowups=1)
+    for _ in range(3):
+        clock.advance(timedelta(days=3))
+        _settle(pumps)
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        approval = session.scalars(select(Approval).where(Approval.kind == "escalation")).one()
+        contact_id = uuid.UUID(approval.context["contactId"])
+        waiting = OutreachDraft(
+            agent_id=drafted.seeded.agents["outreach"],
+            contact_id=contact_id,
+            channel="email",
+            recipient="person0@helix.example",
+            subject="Another idea",
+            message_body="Hello once more",
+            status="pending_approval",
+            created_at=ctx.clock.now(),
+            updated_at=ctx.clock.now(),
+        )
+        session.add(waiting)
+        session.flush()
+        approvals.decide_escalation(
+            session=session, clock=ctx.clock, approval_id=approval.id, user_id=None, choice="stop"
+        )
+        assert waiting.status == "pending_approval"  # the update went around the ORM
+        session.refresh(waiting)
+        assert waiting.status == "rejected"
+        assert waiting.rejection_reason == "stopped after the escalation"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity, tasks
@@ -117,7 +117,12 @@ def escalate(
 def apply_choice(session: Session, clock: Clock, approval: Approval, choice: str) -> None:
     """Carry out the user's decision on a follow-up escalation."""
     context = approval.context
-    if context.get("kind") != KIND or choice != ACCEPT:
+    if context.get("kind") != KIND:
+        return
+    if choice == STOP:
+        _stop(session, clock, context)
+        return
+    if choice != ACCEPT:
         return
     move = context.get("recommendation") or {}
     draft_id = context.get("originalOutreachId")
@@ -144,6 +149,29 @@ def apply_choice(session: Session, clock: Clock, approval: Approval, choice: str
             input_data={"opportunityId": opportunity, "contactIds": [contact]},
             created_by=approval.decided_by,
         )
+
+
+def _stop(session: Session, clock: Clock, context: dict[str, Any]) -> None:
+    """Nothing more goes to this person from this sequence: pending follow-ups end and
+    drafts still waiting for review are withdrawn."""
+    contact_id = context.get("contactId")
+    if not contact_id:
+        return
+    contact = uuid.UUID(str(contact_id))
+    # Imported here: execute imports this module for escalations.
+    from commandcentre.followups.execute import cancel_for_contact
+
+    cancel_for_contact(session, clock, [contact], "stopped after the escalation")
+    session.execute(
+        update(OutreachDraft)
+        .where(OutreachDraft.contact_id == contact, OutreachDraft.status == "pending_approval")
+        .values(
+            status="rejected",
+            rejection_reason="stopped after the escalation",
+            updated_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _linkedin_draft(session: Session, clock: Clock, draft: OutreachDraft, profile: str) -> None:
