@@ -173,6 +173,9 @@ def test_list_and_get_agents(client: TestClient, world: World) -> None:
         "businessHoursOnly": True,
         "businessHoursStart": 9,
         "businessHoursEnd": 17,
+        "dailyModelCalls": 500,
+        "dailyModelTokens": 1_000_000,
+        "dailyModelCostUsd": 5.0,
     }
     assert client.get(f"/api/agents/{MISSING}", headers=world.owner.auth).status_code == 404
     assert client.get("/api/agents/not-a-uuid", headers=world.owner.auth).status_code == 422

@@ -106,6 +106,7 @@ def test_due_follow_up_is_a_threaded_reply_that_waits_for_approval(
     assert send.message_id is not None
     raw = (outbox_dir(ctx.settings) / outbox_filename(send.message_id)).read_bytes()
     message = message_from_bytes(raw, policy=policy.default)
+    assert first_id is not None
     assert message["In-Reply-To"] == first_id
     assert first_id in str(message["References"])
 

@@ -33,6 +33,9 @@ def test_defaults_fill_in_and_partial_configs_validate() -> None:
         "businessHoursOnly": True,
         "businessHoursStart": 9,
         "businessHoursEnd": 17,
+        "dailyModelCalls": 500,
+        "dailyModelTokens": 1_000_000,
+        "dailyModelCostUsd": 5.0,
     }
     assert validate_config("followup", {"maxFollowups": 3})["followupDelayDays"] == 3
 

@@ -119,6 +119,7 @@ def test_no_follow_up_reaches_anyone_who_answered_opted_out_or_bounced(
         and status == "sent"
         and contact_id in reactions
         and reactions[contact_id].kind != "away"
+        and started_at is not None
         and started_at > reactions[contact_id].at
     ]
     assert late == [], f"seed {seed}"
@@ -144,6 +145,8 @@ def _react(
             )
         ).all()
         for contact_id, recipient, subject, message_id in rows:
+            assert contact_id is not None
+            assert message_id is not None
             if contact_id in reactions or rng.random() > 0.04:
                 continue
             kind = rng.choice(["reply", "reply", "unsubscribe", "bounce", "away"])

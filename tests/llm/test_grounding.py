@@ -101,6 +101,16 @@ def test_uncited_number_and_subject_are_checked() -> None:
     assert report.missing_citations == ["2026"]
 
 
+def test_digits_inside_an_identifier_are_not_a_number() -> None:
+    facts = [*FACTS, Fact(field="contact.full_name", value="Person 3")]
+    signed = result("Hello.\n\nKind regards,\nThe team-3f9a of ws-12b", [])
+    assert check_claims(signed, facts).ok
+    # A whole number still is.
+    assert check_claims(result("Hello.\n\nSee you at table 3.", []), facts).missing_citations == [
+        "3"
+    ]
+
+
 def test_sentence_initial_words_and_code_text_are_not_reported() -> None:
     body = "Hi Ana,\n\nData is everything. I work at Nordmarkt Labs with Sam."
     report = check_claims(result(body, []), FACTS, allowed_text=["Nordmarkt Labs", "Sam", "Ana"])

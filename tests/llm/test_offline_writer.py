@@ -285,3 +285,81 @@ def test_generated_requests_are_clean_and_grounded(request: DraftRequest) -> Non
     assert outside_quotes(result.body).count("?") == 1
     assert len(result.body.split()) < 150
     assert draft(request) == result
+
+
+# --- instructions when a draft is written again -------------------------------------------------
+
+
+def _words(result: DraftResult) -> int:
+    return len(result.body.split())
+
+
+def _grounded(result: DraftResult, request: DraftRequest) -> None:
+    report = check_claims(result, request.facts, allowed_text=code_supplied_text(request))
+    assert report.ok, report
+
+
+def test_instruction_shorter_and_longer_change_the_length() -> None:
+    plain = make_request()
+    base = OfflineWriter().draft(plain)
+    shorter_request = make_request(instruction="Make it shorter please")
+    longer_request = make_request(instruction="a bit longer, with more detail")
+    shorter = OfflineWriter().draft(shorter_request)
+    longer = OfflineWriter().draft(longer_request)
+    assert _words(shorter) < _words(base) < _words(longer)
+    assert "Followed the instruction (shorter)" in shorter.reasoning
+    _grounded(shorter, shorter_request)
+    _grounded(longer, longer_request)
+
+
+@pytest.mark.parametrize(
+    ("instruction", "tone", "greeting"),
+    [
+        ("more casual", "professional", "Hey"),
+        ("make it more formal", "casual", None),
+        ("friendlier please", "professional", None),
+    ],
+)
+def test_instruction_changes_the_tone(instruction: str, tone: Tone, greeting: str | None) -> None:
+    request = make_request(tone=tone, instruction=instruction)
+    result = OfflineWriter().draft(request)
+    tones: dict[str, Tone] = {"more casual": "casual", "make it more formal": "professional"}
+    wanted = tones.get(instruction, "friendly")
+    assert result.body == OfflineWriter().draft(make_request(tone=wanted)).body
+    assert result.body != OfflineWriter().draft(make_request(tone=tone)).body
+    if greeting:
+        assert result.body.startswith(greeting)
+    _grounded(result, request)
+
+
+def test_instruction_leave_out_the_talk() -> None:
+    request = make_request(instruction="Leave out the talk")
+    result = OfflineWriter().draft(request)
+    assert "Real-time pricing" not in result.body
+    assert "streaming prices" not in result.body
+    assert not any(c.source_field.startswith("session.") for c in result.claims)
+    assert "Real-time pricing" in OfflineWriter().draft(make_request()).body
+    _grounded(result, request)
+
+
+def test_instruction_mention_the_account() -> None:
+    facts = {k: v for k, v in FULL_FACTS.items() if k != "contact.organisation"}
+    facts["contact.organisation"] = "Nordmarkt Retail Group"
+    plain = OfflineWriter().draft(make_request(facts))
+    request = make_request(facts, instruction="mention the account by name")
+    result = OfflineWriter().draft(request)
+    assert not any(c.source_field == "account.name" for c in plain.claims)
+    assert any(c.source_field == "account.name" for c in result.claims)
+    assert "the work at Nordmarkt" in result.body
+    _grounded(result, request)
+
+
+def test_an_instruction_it_cannot_follow_is_said_so() -> None:
+    result = OfflineWriter().draft(make_request(instruction="translate it into Klingon"))
+    assert result.body == OfflineWriter().draft(make_request()).body
+    assert "Could not follow the instruction" in result.reasoning
+
+
+def test_instruction_is_bounded() -> None:
+    with pytest.raises(ValueError, match="500"):
+        make_request(instruction="x" * 501)

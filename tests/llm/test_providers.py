@@ -138,7 +138,13 @@ def test_anthropic_success_uses_forced_tool(server: ModelServer) -> None:
     assert req.body["tools"][0]["input_schema"]["properties"]["claims"]
     [user] = req.body["messages"]
     assert user["role"] == "user"
-    assert FENCED_BIO in user["content"]
+    shared, personal = user["content"]
+    # The opportunity's shared block is the cache breakpoint; the recipient's block follows.
+    assert shared["cache_control"] == {"type": "ephemeral"}
+    assert "Retail Data Summit 2026" in shared["text"]
+    assert "Ana Müller" not in shared["text"]
+    assert "cache_control" not in personal
+    assert FENCED_BIO in personal["text"]
 
 
 def test_anthropic_plain_text_json_is_accepted(server: ModelServer) -> None:
@@ -157,11 +163,24 @@ def test_429_waits_for_retry_after(server: ModelServer) -> None:
     assert result.usage.requests == 2
 
 
-def test_retry_after_is_capped(server: ModelServer) -> None:
+def test_retry_after_beyond_the_cap_gives_up_instead_of_retrying_early(
+    server: ModelServer,
+) -> None:
     server.push(rate_limited("3600"), anthropic_ok(GOOD_OUTPUT))
     sleeps = Sleeps()
+    with pytest.raises(ProviderError, match="wait 3600 s") as caught:
+        anthropic_writer(server, sleeps).draft(sample_request())
+    assert caught.value.status == 429
+    assert sleeps == []
+    assert len(server.requests) == 1
+    assert RetryPolicy().retry_after_cap < 3600
+
+
+def test_retry_after_within_the_cap_is_waited_in_full(server: ModelServer) -> None:
+    server.push(rate_limited("45"), anthropic_ok(GOOD_OUTPUT))
+    sleeps = Sleeps()
     anthropic_writer(server, sleeps).draft(sample_request())
-    assert sleeps == [RetryPolicy().retry_after_cap]
+    assert sleeps == [45.0]
 
 
 def test_500_then_ok_backs_off_with_jitter(server: ModelServer) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from cctest.model_server import ModelServer, grounded, model_context
 from cctest.runtime import Seeded, run_until_idle, seed_opportunity
 from commandcentre.agents import bus, tasks
 from commandcentre.agents.models import ActivityEntry, AgentTask
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
+from commandcentre.errors import Conflict, InvalidInput, NotFound
 from commandcentre.intel.models import (
     Account,
     AccountIntel,
@@ -21,6 +24,7 @@ from commandcentre.intel.models import (
     Opportunity,
     OpportunityContact,
 )
+from commandcentre.llm.models import LlmUsage
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.writer import FLAG_POSSIBLE_INJECTION
 from commandcentre.outreach import drafts
@@ -254,3 +258,130 @@ def test_missing_opportunity_fails_the_task(ctx: AppContext) -> None:
         assert task.status == "failed"
         assert s.scalar(select(func.count(OutreachDraft.id))) == 0
         assert s.scalar(select(func.count(Account.id))) == 1
+
+
+# --- model writers, batching and regeneration ---------------------------------------------------
+
+
+def _model_drafts(ctx: AppContext, seeded: Seeded) -> list[OutreachDraft]:
+    with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
+        return list(s.scalars(select(OutreachDraft).order_by(OutreachDraft.recipient)))
+
+
+def test_contacts_share_one_prompt_prefix_and_are_drafted_concurrently(ctx: AppContext) -> None:
+    with ModelServer(grounded(delay=0.05)) as server:
+        mctx = model_context(ctx, server, "anthropic", llm_concurrency=3)
+        seeded = _seed(mctx)
+        _assign(mctx, seeded)
+        run_until_idle(mctx)
+    drafts_made = _model_drafts(mctx, seeded)
+    assert [d.writer for d in drafts_made] == ["anthropic:claude-haiku-4-5"] * 3
+    assert len(server.requests) == 3
+    assert server.max_in_flight <= 3
+    blocks = [r.body["messages"][0]["content"] for r in server.requests]
+    shared = {b[0]["text"] for b in blocks}
+    # One cacheable block for the whole opportunity, marked for the provider's prompt cache...
+    assert len(shared) == 1
+    assert all(b[0]["cache_control"] == {"type": "ephemeral"} for b in blocks)
+    [prefix] = shared
+    assert "Data Summit" in prefix
+    assert "Helix Robotics" in prefix
+    assert "Helix raises Series B" in prefix
+    # ...holding nobody's personal facts; those come last, one contact per prompt.
+    assert "Person" not in prefix
+    assert "Scaling robot fleets" not in prefix
+    personal = sorted(b[1]["text"] for b in blocks)
+    for i, text in enumerate(personal):
+        assert f"Name: Person {i}" in text
+        assert not any(f"Person {j}" in text for j in range(3) if j != i)
+
+
+def test_openai_prompts_of_one_opportunity_start_with_the_same_text(ctx: AppContext) -> None:
+    with ModelServer(grounded()) as server:
+        mctx = model_context(ctx, server, "openai")
+        seeded = _seed(mctx)
+        _assign(mctx, seeded)
+        run_until_idle(mctx)
+    users = [r.body["messages"][1]["content"] for r in server.requests]
+    systems = {r.body["messages"][0]["content"] for r in server.requests}
+    assert len(systems) == 1
+    cut = users[0].index("Recipient\n")
+    assert cut > 0
+    assert all(u[:cut] == users[0][:cut] for u in users)
+
+
+def test_regenerate_follows_the_instruction_offline(ctx: AppContext) -> None:
+    seeded = _seed(ctx)
+    _assign(ctx, seeded)
+    run_until_idle(ctx)
+    with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
+        speaker = s.scalars(
+            select(OutreachDraft).where(OutreachDraft.recipient == "person0@helix.example")
+        ).one()
+        assert "Scaling robot fleets" in speaker.message_body
+        before = len(speaker.message_body.split())
+        drafts.regenerate(s, ctx.clock, speaker.id, "leave out the talk and make it more casual")
+        assert "Scaling robot fleets" not in speaker.message_body
+        assert speaker.message_body.startswith(("Hey", "Hi"))
+        assert speaker.status == "pending_approval"
+        assert speaker.recipient == "person0@helix.example"
+        assert speaker.personalization_context["instruction"].startswith("leave out")
+        drafts.regenerate(s, ctx.clock, speaker.id, "shorter")
+        assert len(speaker.message_body.split()) < before
+
+
+def test_regenerate_uses_the_configured_model_with_the_instruction(ctx: AppContext) -> None:
+    with ModelServer(grounded()) as server:
+        mctx = model_context(ctx, server, "openai")
+        seeded = _seed(mctx)
+        _assign(mctx, seeded)
+        run_until_idle(mctx)
+        calls = len(server.requests)
+        with workspace_session(mctx.session_factory, seeded.workspace_id) as s:
+            draft = s.scalars(select(OutreachDraft).order_by(OutreachDraft.recipient)).first()
+            assert draft is not None
+            drafts.regenerate(s, mctx.clock, draft.id, "Mention  the <b>account</b>")
+            assert draft.writer == "openai:gpt-4o-mini"
+            ledger = s.scalars(select(LlmUsage).order_by(LlmUsage.created_at)).all()
+    assert len(server.requests) == calls + 1
+    user = server.requests[-1].body["messages"][1]["content"]
+    assert user.endswith("Mention the &lt;b&gt;account&lt;/b&gt;")
+    assert "Requested change" in user
+    assert len(ledger) == calls + 1
+
+
+def test_regenerate_refuses_when_the_budget_is_spent(ctx: AppContext) -> None:
+    with ModelServer(grounded()) as server:
+        mctx = model_context(ctx, server, "openai")
+        seeded = _seed(mctx)
+        _assign(mctx, seeded)
+        run_until_idle(mctx)
+        with workspace_session(mctx.session_factory, seeded.workspace_id) as s:
+            agent = bus.agent_by_type(session=s, agent_type="outreach")
+            agent.config = {**agent.config, "dailyModelCalls": 3}
+        with workspace_session(mctx.session_factory, seeded.workspace_id) as s:
+            draft = s.scalars(select(OutreachDraft)).first()
+            assert draft is not None
+            body = draft.message_body
+            with pytest.raises(Conflict, match="daily call budget of 3"):
+                drafts.regenerate(s, mctx.clock, draft.id, "shorter")
+            assert draft.message_body == body
+        assert len(server.requests) == 3
+
+
+def test_regenerate_checks_its_input(ctx: AppContext) -> None:
+    seeded = _seed(ctx)
+    _assign(ctx, seeded)
+    run_until_idle(ctx)
+    with workspace_session(ctx.session_factory, seeded.workspace_id) as s:
+        draft = s.scalars(select(OutreachDraft)).first()
+        assert draft is not None
+        with pytest.raises(InvalidInput):
+            drafts.regenerate(s, ctx.clock, draft.id, "   ")
+        with pytest.raises(InvalidInput):
+            drafts.regenerate(s, ctx.clock, draft.id, "x" * 501)
+        with pytest.raises(NotFound):
+            drafts.regenerate(s, ctx.clock, uuid.uuid4(), "shorter")
+        draft.status = "rejected"
+        with pytest.raises(Conflict):
+            drafts.regenerate(s, ctx.clock, draft.id, "shorter")

@@ -41,7 +41,8 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"']+|mailto:[^\s<>\"']*", re.IGNORECASE)
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+# Whole numbers only: digits inside an identifier ("model-3f9a") are not a personal detail.
+_NUMBER = re.compile(r"\b\d+(?:[.,:]\d+)*\b")
 _ISO_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})\s*$")
 _MONTH_TEXT = "January February March April May June July August September October November "
 _MONTH_TEXT += "December"

@@ -13,25 +13,35 @@
 3. Calls the writer, then writes a ledger row (provider and model from the result's ``usage``
    when the writer reports one, else from the writer's name; cost from ``pricing``) and stores
    the result in the cache. Results flagged ``writer_error`` (a fallback chain's degraded answer)
-   are not cached, so an outage is not replayed after it ends.
+   and results that fail the grounding check are not cached, so neither an outage nor a bad
+   answer is replayed (the grounding retry must reach the model again).
 4. When the writer raises, writes a ledger row whose ``outcome`` is the exception's class name
-   (``SpendLimitReached``, ``ProviderError``, ...) and re-raises.
+   (``SpendLimitReached``, ``ProviderError``, ...) and re-raises. ``NotSent`` errors (an open
+   circuit breaker) write no row: nothing was sent, so nothing counts against a budget.
+
+Drafts for one task may run on several threads at once; every use of the session goes through
+``lock`` (shared with whatever else uses that session meanwhile), and calls in flight are
+counted against the call budget, so concurrency cannot overshoot it.
 
 Every row goes through the caller's workspace-bound session, which stamps the workspace; the
 cache lookup is also filtered by workspace explicitly, so no text crosses tenants. Nothing is
 committed here: the caller's transaction decides, so a failure that rolls that transaction back
 also drops its ledger row.
 
-The budget check is a read-then-call, so two workers drafting for the same agent at the same
+The budget check is a read-then-call, so two *workers* drafting for the same agent at the same
 moment can each pass it and overshoot by one call; budgets cap daily spend, they are not locks.
+Token and cost budgets are checked against finished calls, so calls already in flight when one
+is reached may still finish; no new call starts after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,9 +54,9 @@ from commandcentre.clock import Clock
 from commandcentre.db.scoping import current_workspace
 from commandcentre.llm.models import LlmCacheEntry, LlmUsage
 from commandcentre.llm.pricing import cost_usd
-from commandcentre.llm.retry import ModelError
+from commandcentre.llm.retry import NotSent, StopWork
 from commandcentre.llm.types import DraftRequest, DraftResult, Writer
-from commandcentre.llm.writer import FLAG_WRITER_ERROR
+from commandcentre.llm.writer import FLAG_WRITER_ERROR, check
 
 _PROVIDER_LEN = 32
 _MODEL_LEN = 100
@@ -54,12 +64,11 @@ _OUTCOME_LEN = 32
 OUTCOME_OK = "ok"
 
 
-class BudgetExceeded(ModelError):
+class BudgetExceeded(StopWork):
     """The agent's daily budget is spent; ``reason`` says which limit, for display."""
 
     def __init__(self, reason: str, *, limit: str) -> None:
         super().__init__(reason)
-        self.reason = reason
         self.limit = limit
 
 
@@ -131,9 +140,11 @@ def usage_today(session: Session, clock: Clock, agent_id: uuid.UUID | None) -> U
     )
 
 
-def budget_refusal(budget: Budget, totals: UsageTotals) -> BudgetExceeded | None:
+def budget_refusal(
+    budget: Budget, totals: UsageTotals, *, in_flight: int = 0
+) -> BudgetExceeded | None:
     """Why the next call may not be made, or ``None`` when it may."""
-    if budget.max_calls is not None and totals.calls + 1 > budget.max_calls:
+    if budget.max_calls is not None and totals.calls + in_flight + 1 > budget.max_calls:
         return BudgetExceeded(
             f"daily call budget of {budget.max_calls} reached for this agent", limit="calls"
         )
@@ -184,6 +195,7 @@ class GuardedWriter:
         task_id: uuid.UUID | None = None,
         budget: Budget,
         cache_ttl: timedelta | None,
+        lock: AbstractContextManager[object] | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -194,34 +206,52 @@ class GuardedWriter:
         self.budget = budget
         # None: entries never expire (drafts depend only on the request, which is in the key).
         self.cache_ttl = cache_ttl
+        # Guards the session (not thread-safe) and the in-flight count.
+        self.lock: AbstractContextManager[object] = lock or threading.RLock()
+        self._in_flight = 0
 
     def draft(self, request: DraftRequest) -> DraftResult:
         key = cache_key(self.inner.name, request)
-        hit = self._cached(key)
-        if hit is not None:
-            # The stored result names who wrote it, which is what the original row recorded.
-            provider, model = split_writer_name(hit.writer or self.inner.name)
-            self._record(provider=provider, model=model, cached=True)
-            return hit
-
-        refusal = budget_refusal(self.budget, usage_today(self.session, self.clock, self.agent_id))
-        if refusal is not None:
-            raise refusal
+        with self.lock:
+            hit = self._cached(key)
+            if hit is not None:
+                # The stored result names who wrote it, which is what the original row recorded.
+                provider, model = split_writer_name(hit.writer or self.inner.name)
+                self._record(provider=provider, model=model, cached=True)
+                return hit
+            totals = usage_today(self.session, self.clock, self.agent_id)
+            refusal = budget_refusal(self.budget, totals, in_flight=self._in_flight)
+            if refusal is not None:
+                raise refusal
+            self._in_flight += 1
 
         started = time.perf_counter()
         try:
             result = self.inner.draft(request)
+        except NotSent:
+            with self.lock:
+                self._in_flight -= 1
+            raise
         except Exception as exc:
             provider, model = split_writer_name(self.inner.name)
-            self._record(
-                provider=provider,
-                model=model,
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                outcome=type(exc).__name__,
-            )
+            with self.lock:
+                self._in_flight -= 1
+                self._record(
+                    provider=provider,
+                    model=model,
+                    latency_ms=(time.perf_counter() - started) * 1000.0,
+                    outcome=type(exc).__name__,
+                )
             raise
         elapsed_ms = (time.perf_counter() - started) * 1000.0
+        with self.lock:
+            self._in_flight -= 1
+            self._finish(key, request, result, elapsed_ms)
+        return result
 
+    def _finish(
+        self, key: str, request: DraftRequest, result: DraftResult, elapsed_ms: float
+    ) -> None:
         usage = getattr(result, "usage", None)
         provider, model = split_writer_name(result.writer or self.inner.name)
         tokens_in = tokens_out = 0
@@ -237,9 +267,8 @@ class GuardedWriter:
             cost=cost_usd(model, tokens_in, tokens_out),
             latency_ms=elapsed_ms,
         )
-        if FLAG_WRITER_ERROR not in result.flags:
+        if FLAG_WRITER_ERROR not in result.flags and check(result, request).ok:
             self._store(key, model, result)
-        return result
 
     # ------------------------------------------------------------------ cache
 

@@ -10,7 +10,10 @@ it must always produce something send-ready and fully grounded:
   instructions is skipped;
 * exactly one ask, phrased as the only question outside quoted titles;
 * phrasing varies by tone and, within a tone, by a stable hash of the recipient, so the same
-  request always gives the same message.
+  request always gives the same message;
+* a user's instruction (when a draft is written again) is honoured when it asks for something
+  simple: shorter or longer, more casual, formal or friendly, leaving out the talk, mentioning
+  the account. Anything else is noted in the reasoning as not understood.
 """
 
 from __future__ import annotations
@@ -68,6 +71,76 @@ _ASKS: dict[Tone, tuple[str, ...]] = {
     "friendly": ("Would you be up for {}?", "Would you fancy {}?"),
     "casual": ("Up for {}?", "Fancy {}?"),
 }
+
+
+_WANTS_SHORTER = re.compile(
+    r"\b(shorter|short|brief(er)?|concise|tighter|trim( it)?|cut( it)? down|fewer words)\b", re.I
+)
+_WANTS_LONGER = re.compile(
+    r"\b(longer|more detail(ed)?|expand|elaborate|more context|fuller)\b", re.I
+)
+_TONES: tuple[tuple[Tone, re.Pattern[str]], ...] = (
+    ("casual", re.compile(r"\b(casual|informal|relaxed|laid[- ]back|chatty)\b", re.I)),
+    ("professional", re.compile(r"\b(formal|professional|businesslike)\b", re.I)),
+    ("friendly", re.compile(r"\b(friendl(y|ier)|warm(er)?)\b", re.I)),
+)
+_SKIP_TALK = re.compile(
+    r"\b(leave out|leave off|drop|remove|skip|without|omit|don'?t mention|do not mention|no "
+    r"mention of|not mention)\b.{0,25}\b(talk|session|abstract|presentation|keynote)\b",
+    re.I,
+)
+_MENTION_ACCOUNT = re.compile(
+    r"\b(mention|include|reference|name|refer to|talk about)\b.{0,25}"
+    r"\b(account|company|organi[sz]ation|employer|firm)\b",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class Adjustments:
+    """What a user's instruction asks of the offline writer."""
+
+    tone: Tone | None = None
+    shorter: bool = False
+    longer: bool = False
+    skip_talk: bool = False
+    mention_account: bool = False
+
+    @property
+    def understood(self) -> bool:
+        return bool(
+            self.tone or self.shorter or self.longer or self.skip_talk or self.mention_account
+        )
+
+    def describe(self) -> str:
+        parts = [f"{self.tone} tone"] if self.tone else []
+        parts += [
+            text
+            for flag, text in (
+                (self.shorter, "shorter"),
+                (self.longer, "longer"),
+                (self.skip_talk, "without the talk"),
+                (self.mention_account, "mentioning the account"),
+            )
+            if flag
+        ]
+        return ", ".join(parts)
+
+
+def parse_instruction(text: str) -> Adjustments:
+    """Read the simple requests the offline writer can follow; the rest is ignored."""
+    if not text.strip():
+        return Adjustments()
+    skip_talk = bool(_SKIP_TALK.search(text))
+    tone = next((tone for tone, pattern in _TONES if pattern.search(text)), None)
+    shorter = bool(_WANTS_SHORTER.search(text))
+    return Adjustments(
+        tone=tone,
+        shorter=shorter,
+        longer=bool(_WANTS_LONGER.search(text)) and not shorter,
+        skip_talk=skip_talk,
+        mention_account=bool(_MENTION_ACCOUNT.search(text)),
+    )
 
 
 @dataclass
@@ -137,7 +210,8 @@ class OfflineWriter:
     name: str = "offline"
 
     def draft(self, request: DraftRequest) -> DraftResult:
-        tone = request.tone
+        wanted = parse_instruction(request.instruction)
+        tone = wanted.tone or request.tone
         seed = " ".join(request.recipient_name.casefold().split())
         skipped: list[str] = []
 
@@ -155,8 +229,8 @@ class OfflineWriter:
         event = fact("event.name")
         city = fact("event.city")
         start = fact("event.start_date")
-        talk = fact("session.title")
-        abstract = fact("session.abstract")
+        talk = None if wanted.skip_talk else fact("session.title")
+        abstract = None if wanted.skip_talk else fact("session.abstract")
         role = fact("contact.title")
         org_field = "contact.organisation"
         org = fact(org_field)
@@ -211,6 +285,25 @@ class OfflineWriter:
                 "casual": f"Also saw the news: {q}.",
             }[tone]
 
+        account = fact("account.name") if (wanted.mention_account or wanted.longer) else None
+        account_line = ""
+        if account:
+            a = d.cite(_clip(account, 8), "account.name")
+            account_line = {
+                "professional": f"I have been following the work at {a} with interest.",
+                "friendly": f"I've been following what {a} is up to.",
+                "casual": f"Been keeping an eye on {a}.",
+            }[tone]
+        extra_line = ""
+        if wanted.longer:
+            extra_line = {
+                "professional": "I would be glad to work around your schedule, before or "
+                "during the event, and to keep it brief.",
+                "friendly": "Happy to work around your schedule, whenever suits you best, and "
+                "I promise to keep it short.",
+                "casual": "Totally flexible on timing, whatever works for you.",
+            }[tone]
+
         intro = {
             "professional": f"My name is {sender}"
             + (f" and I work at {company}." if company else "."),
@@ -232,17 +325,26 @@ class OfflineWriter:
             signoff.append(company)
 
         limit = EMAIL_WORD_LIMIT if request.channel == "email" else LINKEDIN_WORD_LIMIT
-        optional = {"abstract": abstract_line, "intel": intel_line, "intro": intro}
+        optional = {
+            "abstract": abstract_line,
+            "intel": intel_line,
+            "intro": intro,
+            "extra": extra_line,
+        }
         if request.channel == "linkedin":
             optional["abstract"] = ""
-        for drop in [None, "abstract", "intel", "intro"]:
+        drops: list[str | None] = [None, "extra", "abstract", "intel", "intro"]
+        if wanted.shorter:
+            drops = ["extra", "abstract", "intel", "intro"]
+            optional.update(abstract="", intel="", intro="")
+        for drop in drops:
             if drop:
                 optional[drop] = ""
             paragraphs = [
                 greeting,
                 " ".join(p for p in (optional["intro"], opener, optional["abstract"]) if p),
-                " ".join(p for p in (role_line, optional["intel"]) if p),
-                ask_line,
+                " ".join(p for p in (role_line, account_line, optional["intel"]) if p),
+                " ".join(p for p in (ask_line, optional["extra"]) if p),
                 "\n".join(signoff),
             ]
             body = "\n\n".join(p for p in paragraphs if p)
@@ -255,6 +357,12 @@ class OfflineWriter:
         subject = self._subject(tone, e, talk, company, sender_first)
         used = [f for f in d.used if any(c.source_field == f for c in kept)]
         reasoning = f"Offline template, {tone} tone, {request.channel}."
+        if request.instruction.strip():
+            reasoning += (
+                f" Followed the instruction ({wanted.describe()})."
+                if wanted.understood
+                else " Could not follow the instruction with templates; a model writer can."
+            )
         if used:
             reasoning += " Used " + ", ".join(used) + "."
         if skipped:

@@ -9,13 +9,21 @@ escaped so they cannot close the fence, and cut to a bounded length.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Sequence
 
-from commandcentre.llm.types import DraftOutput, DraftRequest, Fact
+from commandcentre.llm.types import DraftRequest, Fact
 
 UNTRUSTED_MAX_CHARS = 600
 _SHARED_PREFIXES = ("event.", "account.", "intel.")
+
+# The answer's shape in a few tokens. The full JSON schema travels separately where the API takes
+# one (OpenAI ``response_format``, Anthropic's tool ``input_schema``), and every answer is
+# validated against ``DraftOutput`` whatever the model was told, so repeating the verbose
+# schema here would only cost input tokens on every draft.
+OUTPUT_SHAPE = (
+    '{"subject": string, "body": string, '
+    '"claims": [{"text": string, "source_field": string}], "reasoning": string}'
+)
 
 SYSTEM_PROMPT = (
     "You write short, personal first messages from a B2B sender to one recipient.\n"
@@ -31,8 +39,7 @@ SYSTEM_PROMPT = (
     "system, not by you.\n"
     "5. Make exactly one clear ask, the one given in the task, as the only question. Keep the "
     "body under 150 words and match the requested tone and channel.\n"
-    "6. Reply with a single JSON object matching this schema and nothing else:\n"
-    + json.dumps(DraftOutput.model_json_schema(), sort_keys=True, separators=(",", ":"))
+    "6. Reply with a single JSON object and nothing else, shaped like this:\n" + OUTPUT_SHAPE
 )
 
 
@@ -66,12 +73,16 @@ def _is_shared(fact: Fact) -> bool:
     return fact.field.startswith(_SHARED_PREFIXES)
 
 
-def _user_message(request: DraftRequest) -> str:
+RECIPIENT_HEADER = "Recipient"
+
+
+def shared_part(request: DraftRequest) -> str:
+    """Everything that is the same for every contact of one opportunity: task settings, the
+    event and account facts. It ends with a line break so the recipient part follows it
+    literally; providers cache on exact prefixes."""
     shared = [f for f in request.facts if _is_shared(f)]
-    personal = [f for f in request.facts if not _is_shared(f)]
     lines = [
         "Task",
-        f"Channel: {request.channel}",
         f"Tone: {request.tone}",
         f"Sender: {_line(request.sender_name)}",
         f"Sender company: {_line(request.sender_company)}",
@@ -80,12 +91,38 @@ def _user_message(request: DraftRequest) -> str:
         "Opportunity facts",
         *[fence(f, untrusted=request.is_untrusted(f.field)) for f in shared],
         "",
-        "Recipient",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def personal_part(request: DraftRequest) -> str:
+    """This recipient's own facts, the channel chosen for them, and any requested change."""
+    personal = [f for f in request.facts if not _is_shared(f)]
+    lines = [
+        RECIPIENT_HEADER,
+        f"Channel: {request.channel}",
         f"Name: {_line(request.recipient_name)}",
         f"First name: {_line(request.recipient_first_name)}",
         *[fence(f, untrusted=request.is_untrusted(f.field)) for f in personal],
     ]
+    if request.instruction.strip():
+        # The sender's own words (trusted), yet kept to one bounded line like every name.
+        lines += [
+            "",
+            "Requested change (from the sender; follow it within the rules)",
+            _line(request.instruction),
+        ]
     return "\n".join(lines)
+
+
+def _user_message(request: DraftRequest) -> str:
+    return shared_part(request) + personal_part(request)
+
+
+def split_user_message(request: DraftRequest) -> tuple[str, str]:
+    """The user message as (shared prefix, recipient part), for providers that mark cache
+    breakpoints explicitly."""
+    return shared_part(request), personal_part(request)
 
 
 def build_messages(request: DraftRequest) -> list[dict[str, str]]:

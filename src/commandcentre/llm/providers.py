@@ -13,8 +13,16 @@ Both send ``build_messages(request)`` and expect a JSON object matching ``DraftO
 Output that is not valid JSON or does not match the schema is asked for once more (the bad answer
 and the validation error are shown to the model), then ``MalformedOutput`` is raised.
 
-The SDK clients run with ``max_retries=0`` and an explicit timeout; retries follow
-``commandcentre.llm.retry``. Spend and quota errors are recognised as follows and never retried:
+Prompt caching: both build the prompt so every contact of one opportunity shares a literal
+prefix (system message, task settings, event and account facts; the recipient's facts last).
+OpenAI caches such prefixes by itself; for Anthropic the shared block carries
+``cache_control`` (ephemeral), which marks the end of the cacheable prefix.
+
+The SDK clients run with ``max_retries=0`` and an explicit timeout (every request has one);
+retries follow ``commandcentre.llm.retry``. With ``limits`` set, every HTTP attempt first passes
+the provider's shared breaker and rate limit and holds one of its concurrency slots
+(``commandcentre.llm.limits``); its outcome then feeds the breaker. Spend and quota errors are
+recognised as follows and never retried:
 
 * OpenAI: error ``code`` or ``type`` ``insufficient_quota`` (sent with HTTP 429),
   ``billing_hard_limit_reached`` or ``billing_not_active``.
@@ -37,7 +45,8 @@ import anthropic
 import openai
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from commandcentre.llm.prompts import build_messages
+from commandcentre.llm.limits import ProviderLimits
+from commandcentre.llm.prompts import build_messages, split_user_message
 from commandcentre.llm.retry import (
     RETRY_STATUSES,
     Decision,
@@ -60,7 +69,7 @@ _OPENAI_SPEND_CODES = frozenset(
 _ANTHROPIC_SPEND_MESSAGE = re.compile(r"credit balance|billing|spend limit", re.IGNORECASE)
 
 JsonMode = Literal["json_schema", "json_object"]
-Message = dict[str, str]
+Message = dict[str, Any]
 
 
 class MalformedOutput(ModelError):
@@ -136,6 +145,7 @@ class _ModelWriter:
         max_retries: int,
         sleep: Callable[[float], None],
         rand: Callable[[], float],
+        limits: ProviderLimits | None = None,
     ) -> None:
         self.model = model
         self.name = f"{self.provider}:{model}"
@@ -143,9 +153,41 @@ class _ModelWriter:
         self.policy = RetryPolicy(max_retries=max_retries)
         self._sleep = sleep
         self._rand = rand
+        self.limits = limits
 
     def _send(self, messages: list[Message]) -> Reply:
         raise NotImplementedError
+
+    def _prompt(self, request: DraftRequest) -> list[Message]:
+        return list(build_messages(request))
+
+    def _attempt(self, messages: list[Message]) -> Reply:
+        """One HTTP request, through the shared limits when there are any."""
+        if self.limits is None:
+            return self._send(messages)
+        error: Exception | None = None
+        with self.limits.request():
+            try:
+                reply = self._send(messages)
+            except Exception as exc:
+                error = exc
+        # Outcomes are written after the slot is given back, so a slow database write never
+        # holds a concurrency slot.
+        if error is None:
+            self.limits.succeeded()
+            return reply
+        if self._is_outage(error):
+            self.limits.failed()
+        raise error
+
+    def _is_outage(self, exc: Exception) -> bool:
+        """Timeouts, connection errors and 5xx count towards the breaker; 4xx do not."""
+        decision = self._classify(exc)
+        return (
+            decision is not None
+            and decision.kind == "retry"
+            and (decision.status is None or decision.status >= 500)
+        )
 
     def _classify(self, exc: Exception) -> Decision | None:
         raise NotImplementedError
@@ -154,7 +196,7 @@ class _ModelWriter:
         started = time.perf_counter()
         try:
             reply, attempts = call_with_retries(
-                lambda: self._send(messages),
+                lambda: self._attempt(messages),
                 classify=self._classify,
                 policy=self.policy,
                 sleep=self._sleep,
@@ -168,7 +210,7 @@ class _ModelWriter:
         return reply
 
     def draft(self, request: DraftRequest) -> ModelDraftResult:
-        messages = build_messages(request)
+        messages = self._prompt(request)
         usage = Usage(provider=self.provider, model=self.model)
         reply = self._call(messages, usage)
         try:
@@ -194,10 +236,16 @@ class OpenAIWriter(_ModelWriter):
         max_retries: int = 2,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        limits: ProviderLimits | None = None,
     ) -> None:
         self.provider = provider
         super().__init__(
-            model=model, timeout=timeout, max_retries=max_retries, sleep=sleep, rand=rand
+            model=model,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            rand=rand,
+            limits=limits,
         )
         self.json_mode: JsonMode = json_mode or (
             "json_schema" if provider == "openai" else "json_object"
@@ -265,9 +313,15 @@ class AnthropicWriter(_ModelWriter):
         max_retries: int = 2,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        limits: ProviderLimits | None = None,
     ) -> None:
         super().__init__(
-            model=model, timeout=timeout, max_retries=max_retries, sleep=sleep, rand=rand
+            model=model,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            rand=rand,
+            limits=limits,
         )
         self.max_tokens = max_tokens
         self._client = anthropic.Anthropic(
@@ -280,8 +334,19 @@ class AnthropicWriter(_ModelWriter):
             default_headers={"x-api-key": api_key},
         )
 
+    def _prompt(self, request: DraftRequest) -> list[Message]:
+        """System rules, then one user turn in two blocks: the opportunity's shared block,
+        marked as a cache breakpoint, and the recipient's own block."""
+        system = [m for m in build_messages(request) if m["role"] == "system"]
+        shared, personal = split_user_message(request)
+        blocks: list[dict[str, Any]] = [
+            {"type": "text", "text": shared, "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": personal},
+        ]
+        return [*system, {"role": "user", "content": blocks}]
+
     def _send(self, messages: list[Message]) -> Reply:
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        system = "\n\n".join(str(m["content"]) for m in messages if m["role"] == "system")
         turns = [m for m in messages if m["role"] != "system"]
         tool = {
             "name": TOOL_NAME,

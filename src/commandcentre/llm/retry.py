@@ -5,12 +5,17 @@ Rules:
 * Retried: HTTP 408, 409, 429 and every 5xx (including Anthropic's 529 "overloaded"), timeouts and
   connection errors — up to ``max_retries`` extra attempts.
 * Delay: the server's ``Retry-After`` (seconds or an HTTP date; OpenAI's ``retry-after-ms`` too)
-  when present, capped at ``retry_after_cap``; otherwise full-jitter exponential backoff,
+  when present; otherwise full-jitter exponential backoff,
   ``uniform(0, min(max_delay, base_delay * 2**attempt))``, so many workers do not retry in step.
 * Never retried: spend and quota errors, which raise ``SpendLimitReached`` at once, because
   asking again only repeats the refusal (and with a hard limit may cost money once lifted).
   How each provider reports them is decided by the provider module's classifier.
+* A ``Retry-After`` longer than ``retry_after_cap`` fails at once as ``ProviderError``: retrying
+  earlier than the server asked only earns another refusal, and waiting that long would hold a
+  worker (the task's own retry, or the fallback writer, handles it better).
 * Anything else (bad request, bad key, unknown model) fails at once as ``ProviderError``.
+* ``NotSent`` errors (an open circuit breaker) and ``StopWork`` errors (a spent budget) are
+  raised by our own guards, not by a provider; they propagate untouched.
 
 The sleep function and the random source are injected so tests never wait.
 """
@@ -45,6 +50,25 @@ class ProviderError(ModelError):
 
 class SpendLimitReached(ModelError):
     """The account is out of credit or over a spend limit; never retried."""
+
+
+class NotSent(ModelError):
+    """Refused before any request left this process (for example an open circuit breaker).
+
+    No tokens were spent, so the usage ledger does not count it as a call.
+    """
+
+
+class StopWork(ModelError):
+    """No further model calls may be made for this work (a daily budget is spent).
+
+    Unlike other failures this does not fall back to the offline writer: the task stops and
+    says why, so spending limits are visible instead of silently degrading every draft.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -126,7 +150,14 @@ def call_with_retries(
                     decision.message or str(exc), status=decision.status, attempts=attempt
                 ) from exc
             if decision.retry_after is not None:
-                delay = min(decision.retry_after, policy.retry_after_cap)
+                if decision.retry_after > policy.retry_after_cap:
+                    raise ProviderError(
+                        f"{decision.message or exc}; server asked to wait "
+                        f"{decision.retry_after:.0f} s",
+                        status=decision.status,
+                        attempts=attempt,
+                    ) from exc
+                delay = decision.retry_after
             else:
                 delay = backoff_delay(attempt - 1, policy, rand)
             sleep(delay)

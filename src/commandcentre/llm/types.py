@@ -15,12 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Tone = Literal["professional", "friendly", "casual"]
 Channel = Literal["email", "linkedin"]
 
-# Fields whose text comes from outside the workspace (scraped bios, abstracts, fetched pages).
+# Fields whose text comes from outside the workspace (scraped bios, talk titles and abstracts,
+# account news gathered from fetched pages).
 # They are treated as untrusted even when a caller forgets to list them, because forgetting is
 # the likely mistake and over-fencing costs nothing.
 _ALWAYS_UNTRUSTED = re.compile(
-    r"^(contact\.bio|session\.abstract|event\.description|intel\.[^.]+\.body|fetched\..+)$"
+    r"^(contact\.bio|session\.(abstract|title)|event\.description|intel\.[^.]+\.(body|title)"
+    r"|fetched\..+)$"
 )
+MAX_INSTRUCTION_CHARS = 500
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$")
 
 
@@ -63,6 +66,9 @@ class DraftRequest(_Strict):
     ask: str = Field(min_length=1, max_length=200)
     facts: list[Fact] = Field(default_factory=list)
     untrusted_fields: set[str] = Field(default_factory=set)
+    # The user's own short request when a draft is written again ("shorter", "leave out the
+    # talk"). Trusted: it comes from the signed-in user, never from stored or fetched text.
+    instruction: str = Field(default="", max_length=MAX_INSTRUCTION_CHARS)
 
     @field_validator("recipient_name", "sender_name", "ask")
     @classmethod

@@ -4,6 +4,9 @@ A draft that fails the check (unsupported claim, uncited personal detail, an add
 the writer added) is regenerated once by the same writer, then replaced by the fallback's draft.
 Injection-like untrusted input is only flagged here; approval code must refuse to auto-approve
 any draft carrying ``possible_injection``.
+
+A ``StopWork`` error (a spent budget) is not a writer failure: it propagates, so the caller
+stops instead of quietly drafting everything offline.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from commandcentre.llm.grounding import GroundingReport, check_claims, looks_like_instructions
+from commandcentre.llm.retry import StopWork
 from commandcentre.llm.types import DraftRequest, DraftResult, Writer
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,8 @@ def _attempt(writer: Writer, request: DraftRequest) -> tuple[DraftResult | None,
     """One draft and whether it passed grounding; ``None`` when the writer failed outright."""
     try:
         result = writer.draft(request)
+    except StopWork:
+        raise
     except Exception:
         # Any provider or parsing failure must degrade to the fallback, not lose the draft.
         log.exception("writer %s failed", getattr(writer, "name", "?"))

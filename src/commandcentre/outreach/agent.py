@@ -3,8 +3,9 @@ what Planning hands over."""
 
 from __future__ import annotations
 
+import threading
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,7 @@ from commandcentre.intel.models import Event, Opportunity
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.types import Writer
 from commandcentre.outreach import drafts
+from commandcentre.outreach.models import OutreachDraft
 from commandcentre.workspaces.models import Workspace
 
 
@@ -30,15 +32,59 @@ class DraftOutreachInput(BaseModel):
     )
 
 
-def choose_writer(ctx: AgentContext) -> Writer:
-    """The one place the drafting writer is chosen; model writers plug in here."""
-    return OfflineWriter()
+def choose_writer(
+    ctx: AgentContext,
+    *,
+    task_id: uuid.UUID | None = None,
+    lock: threading.RLock | None = None,
+) -> Writer:
+    """The one place the drafting writer is chosen: the model the session's settings name
+    (behind the provider's shared limits, under this agent's daily budgets, with the offline
+    writer as the last fallback), or the offline writer when none is configured.
+
+    ``lock`` guards the task's session while drafts run on several threads.
+    """
+    return drafts.writer_for(ctx.session, ctx.clock, ctx.agent, task_id=task_id, lock=lock)
+
+
+def _concurrency(ctx: AgentContext, writer: Writer) -> int:
+    # Offline drafts are quick CPU work; threads only help while waiting on a model.
+    return 1 if isinstance(writer, OfflineWriter) else ctx.settings.llm_concurrency
 
 
 def _sender(ctx: AgentContext) -> tuple[str, str]:
     workspace = ctx.session.get(Workspace, ctx.workspace_id)
     company = workspace.name.strip() if workspace and workspace.name.strip() else "our team"
     return f"The {company} team", company
+
+
+def _output(opportunity_id: uuid.UUID, created: list[OutreachDraft]) -> dict[str, Any]:
+    pending = sum(1 for d in created if d.status == "pending_approval")
+    return {
+        "opportunityId": str(opportunity_id),
+        "draftIds": [str(d.id) for d in created],
+        "pendingApproval": pending,
+        "autoApproved": len(created) - pending,
+    }
+
+
+def _stopped(
+    opportunity_id: uuid.UUID, event_name: str, stopped: drafts.DraftingStopped
+) -> TaskResult:
+    """A spent budget ends the task as failed, saying which budget and what is left, while
+    the drafts already written stay in the queue (running the task again resumes)."""
+    done = len(stopped.created)
+    plural = "" if done == 1 else "s"
+    return TaskResult(
+        status="failed",
+        summary=f"Stopped drafting for {event_name}: {stopped.reason}. Drafted {done} "
+        f"message{plural}; {stopped.remaining} not drafted.",
+        output={
+            **_output(opportunity_id, stopped.created),
+            "stoppedBy": "budget",
+            "notDrafted": stopped.remaining,
+        },
+    )
 
 
 class OutreachAgent(MinimalAgent):
@@ -62,6 +108,9 @@ class OutreachAgent(MinimalAgent):
         event = ctx.session.get(Event, opportunity.event_id)
         event_name = event.name if event else "the event"
         sender_name, sender_company = _sender(ctx)
+        # One lock for every use of the task's session while drafts run on several threads.
+        lock = threading.RLock()
+        writer = choose_writer(ctx, task_id=task.id, lock=lock)
         try:
             created = drafts.create_drafts(
                 session=ctx.session,
@@ -69,24 +118,22 @@ class OutreachAgent(MinimalAgent):
                 agent=ctx.agent,
                 opportunity_id=opportunity.id,
                 contact_ids=data.contactIds,
-                writer=choose_writer(ctx),
+                writer=writer,
                 sender_name=sender_name,
                 sender_company=sender_company,
                 task_id=task.id,
+                concurrency=_concurrency(ctx, writer),
+                lock=lock,
             )
         except NotFound:
             return TaskResult(status="failed", summary="The opportunity no longer exists.")
+        except drafts.DraftingStopped as stopped:
+            return _stopped(opportunity.id, event_name, stopped)
         plural = "" if len(created) == 1 else "s"
-        pending = sum(1 for d in created if d.status == "pending_approval")
         return TaskResult(
             status="completed",
             summary=f"Drafted {len(created)} message{plural} for {event_name}",
-            output={
-                "opportunityId": str(opportunity.id),
-                "draftIds": [str(d.id) for d in created],
-                "pendingApproval": pending,
-                "autoApproved": len(created) - pending,
-            },
+            output=_output(opportunity.id, created),
         )
 
     def handle_message(self, ctx: AgentContext, message: AgentMessage) -> None:

@@ -2,12 +2,23 @@
 
 Code, never the writer, decides who a draft goes to and whether it may skip review: the
 writer only sees the few facts a first message needs and returns text, claims and flags.
+
+Drafting a task's contacts happens in three steps so model calls can overlap while the
+database is only touched by the task's own thread: requests are built from stored facts;
+the writer runs for all of them, up to ``concurrency`` at once (a model writer guards its own
+session use with a lock); then the drafts are written in contact order. A spent model budget
+(``StopWork``) keeps the drafts already written and stops the rest with its reason.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,16 +39,28 @@ from commandcentre.intel.models import (
     Opportunity,
     OpportunityContact,
 )
+from commandcentre.llm.factory import drafting_writer
+from commandcentre.llm.guard import Budget
 from commandcentre.llm.offline import OfflineWriter
-from commandcentre.llm.types import Channel, DraftRequest, Fact, Writer
+from commandcentre.llm.retry import StopWork
+from commandcentre.llm.types import (
+    MAX_INSTRUCTION_CHARS,
+    Channel,
+    DraftRequest,
+    DraftResult,
+    Fact,
+    Tone,
+    Writer,
+)
 from commandcentre.llm.writer import draft_with_grounding
 from commandcentre.outreach import review, suppression
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.outreach.timing import suggest_send_time
+from commandcentre.settings import settings_of
 from commandcentre.workspaces.models import Workspace
 
 FIRST_MESSAGE_ASK = "a short conversation at the event"
-MAX_INSTRUCTION = 500
+MAX_INSTRUCTION = MAX_INSTRUCTION_CHARS
 MAX_INTEL_FACTS = 2
 # Fields whose text comes from the person or a scraped page, not from the workspace.
 UNTRUSTED_FIELDS = frozenset({"contact.bio", "session.abstract"})
@@ -135,33 +158,74 @@ def _contacts(
     return list(session.scalars(stmt.order_by(Contact.full_name, Contact.id)))
 
 
-def create_drafts(
-    *,
+class _NotStarted(StopWork):
+    """A draft skipped because an earlier one hit the budget."""
+
+
+class DraftingStopped(Exception):
+    """A model budget ran out part-way; ``created`` were written, the rest were not tried."""
+
+    def __init__(self, reason: str, created: list[OutreachDraft], remaining: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.created = created
+        self.remaining = remaining
+
+
+def budget_of(config: OutreachConfig) -> Budget:
+    return Budget(
+        max_calls=config.dailyModelCalls,
+        max_tokens=config.dailyModelTokens,
+        max_cost_usd=config.dailyModelCostUsd,
+    )
+
+
+def writer_for(
     session: Session,
     clock: Clock,
-    agent: Agent,
-    opportunity_id: uuid.UUID,
+    agent: Agent | None,
+    *,
+    task_id: uuid.UUID | None = None,
+    lock: AbstractContextManager[object] | None = None,
+) -> Writer:
+    """The writer the settings of this session ask for, under ``agent``'s daily budgets."""
+    config = OutreachConfig.model_validate(agent.config if agent else {})
+    return drafting_writer(
+        settings_of(session),
+        session=session,
+        clock=clock,
+        agent_id=agent.id if agent else None,
+        task_id=task_id,
+        budget=budget_of(config),
+        lock=lock,
+    )
+
+
+@dataclass(frozen=True)
+class _Planned:
+    contact: Contact
+    channel: Channel
+    recipient: str
+    facts: list[Fact]
+    request: DraftRequest
+
+
+def _plan(
+    session: Session,
+    opportunity: Opportunity,
     contact_ids: Sequence[uuid.UUID] | None,
-    writer: Writer,
+    *,
+    tone: Tone,
     sender_name: str,
     sender_company: str,
-    task_id: uuid.UUID | None = None,
-) -> list[OutreachDraft]:
-    """One first-message draft per reachable contact not yet drafted for this opportunity."""
-    opportunity = session.get(Opportunity, opportunity_id)
-    if opportunity is None:
-        raise NotFound("opportunity not found")
-    config = OutreachConfig.model_validate(agent.config or {})
-    workspace = session.get(Workspace, current_workspace(session))
-    default_tz = workspace.timezone if workspace else "UTC"
-    event = session.get(Event, opportunity.event_id)
+) -> list[_Planned]:
+    """Requests for every reachable contact not yet drafted for this opportunity."""
     already = set(
         session.scalars(
             select(OutreachDraft.contact_id).where(OutreachDraft.opportunity_id == opportunity.id)
         )
     )
-    now = clock.now()
-    created: list[OutreachDraft] = []
+    planned: list[_Planned] = []
     for contact in _contacts(session, opportunity, contact_ids):
         if contact.id in already or contact.outreach_status in SKIPPED_OUTREACH_STATUSES:
             continue
@@ -177,59 +241,186 @@ def create_drafts(
             recipient_first_name=contact.first_name or "",
             sender_name=sender_name,
             sender_company=sender_company,
-            tone=config.tone,
+            tone=tone,
             channel=channel,
             ask=FIRST_MESSAGE_ASK,
             facts=facts,
             untrusted_fields=set(UNTRUSTED_FIELDS),
         )
-        result = draft_with_grounding(writer, request, fallback=OfflineWriter())
-        flags = list(result.flags)
-        draft = OutreachDraft(
-            agent_id=agent.id,
-            task_id=task_id,
-            contact_id=contact.id,
-            opportunity_id=opportunity.id,
-            channel=channel,
-            recipient=recipient,
-            subject=result.subject,
-            message_body=result.body,
-            personalization_context={
-                "facts": [f.field for f in facts],
-                "reasoning": result.reasoning,
-                "writer": result.writer,
-            },
-            claims=[c.model_dump() for c in result.claims],
-            flags=flags,
-            suggested_send_at=suggest_send_time(
-                now=now,
-                event_start=event.start_date if event else None,
-                recipient_tz=contact.timezone,
-                default_tz=default_tz,
-            ),
-            writer=result.writer,
-            created_at=now,
-            updated_at=now,
-        )
-        # Any flag (injection, fallback, regeneration) means a person must read it first.
-        draft.status = "pending_approval"
-        session.add(draft)
-        session.flush()
-        if config.autoApprove and not flags:
-            review.mark_approved(session, clock, draft, user_id=None)
         already.add(contact.id)
-        created.append(draft)
-        activity.record(
-            session=session,
-            clock=clock,
-            agent_id=agent.id,
-            activity_type="draft_created",
-            description=f"Drafted a {channel} message to {contact.full_name}"
-            + (" (auto-approved)" if draft.status == "approved" else ""),
-            details={"status": draft.status, "flags": flags, "writer": result.writer},
-            task_id=task_id,
-            entity_type="outreach_draft",
-            entity_id=draft.id,
+        planned.append(_Planned(contact, channel, recipient, facts, request))
+    return planned
+
+
+def _write_all(
+    writer: Writer, requests: Sequence[DraftRequest], concurrency: int
+) -> Iterator[DraftResult | StopWork]:
+    """Drafts in request order, each as soon as it (and those before it) are done, so the
+    caller can store early drafts while later ones are still with the model. A budget stop
+    cancels what has not started yet."""
+    fallback = OfflineWriter()
+    stopped = threading.Event()
+
+    def one(request: DraftRequest) -> DraftResult | StopWork:
+        if stopped.is_set():
+            return _NotStarted("not started: the budget was already spent")
+        try:
+            return draft_with_grounding(writer, request, fallback=fallback)
+        except StopWork as exc:
+            stopped.set()
+            return exc
+
+    if concurrency <= 1 or len(requests) <= 1:
+        for request in requests:
+            yield one(request)
+        return
+    with ThreadPoolExecutor(
+        max_workers=min(concurrency, len(requests)), thread_name_prefix="draft"
+    ) as pool:
+        futures = [pool.submit(one, r) for r in requests]
+        for future in futures:
+            yield future.result()
+
+
+def _store(
+    *,
+    session: Session,
+    clock: Clock,
+    agent: Agent,
+    config: OutreachConfig,
+    plan: _Planned,
+    result: DraftResult,
+    opportunity: Opportunity,
+    event: Event | None,
+    now: datetime,
+    default_tz: str,
+    task_id: uuid.UUID | None,
+) -> OutreachDraft:
+    contact, channel = plan.contact, plan.channel
+    flags = list(result.flags)
+    draft = OutreachDraft(
+        agent_id=agent.id,
+        task_id=task_id,
+        contact_id=contact.id,
+        opportunity_id=opportunity.id,
+        channel=channel,
+        recipient=plan.recipient,
+        subject=result.subject,
+        message_body=result.body,
+        personalization_context={
+            "facts": [f.field for f in plan.facts],
+            "reasoning": result.reasoning,
+            "writer": result.writer,
+        },
+        claims=[c.model_dump() for c in result.claims],
+        flags=flags,
+        suggested_send_at=suggest_send_time(
+            now=now,
+            event_start=event.start_date if event else None,
+            recipient_tz=contact.timezone,
+            default_tz=default_tz,
+        ),
+        writer=result.writer,
+        created_at=now,
+        updated_at=now,
+    )
+    # Any flag (injection, fallback, regeneration) means a person must read it first.
+    draft.status = "pending_approval"
+    session.add(draft)
+    session.flush()
+    if config.autoApprove and not flags:
+        review.mark_approved(session, clock, draft, user_id=None)
+    activity.record(
+        session=session,
+        clock=clock,
+        agent_id=agent.id,
+        activity_type="draft_created",
+        description=f"Drafted a {channel} message to {contact.full_name}"
+        + (" (auto-approved)" if draft.status == "approved" else ""),
+        details={"status": draft.status, "flags": flags, "writer": result.writer},
+        task_id=task_id,
+        entity_type="outreach_draft",
+        entity_id=draft.id,
+    )
+    return draft
+
+
+def create_drafts(
+    *,
+    session: Session,
+    clock: Clock,
+    agent: Agent,
+    opportunity_id: uuid.UUID,
+    contact_ids: Sequence[uuid.UUID] | None,
+    writer: Writer,
+    sender_name: str,
+    sender_company: str,
+    task_id: uuid.UUID | None = None,
+    concurrency: int = 1,
+    lock: AbstractContextManager[object] | None = None,
+) -> list[OutreachDraft]:
+    """One first-message draft per reachable contact not yet drafted for this opportunity.
+
+    With ``concurrency`` > 1 the writer runs on that many threads while this thread stores
+    the finished drafts; ``lock`` must then be the one the writer guards ``session`` with
+    (``writer_for(..., lock=lock)``). Raises ``DraftingStopped`` when a model budget runs
+    out, after storing the drafts finished before that.
+    """
+    opportunity = session.get(Opportunity, opportunity_id)
+    if opportunity is None:
+        raise NotFound("opportunity not found")
+    config = OutreachConfig.model_validate(agent.config or {})
+    workspace = session.get(Workspace, current_workspace(session))
+    default_tz = workspace.timezone if workspace else "UTC"
+    event = session.get(Event, opportunity.event_id)
+    planned = _plan(
+        session,
+        opportunity,
+        contact_ids,
+        tone=config.tone,
+        sender_name=sender_name,
+        sender_company=sender_company,
+    )
+    guard: AbstractContextManager[object] = lock if lock is not None else nullcontext()
+    now = clock.now()
+    created: list[OutreachDraft] = []
+    outcomes: list[DraftResult | StopWork] = []
+    stop: StopWork | None = None
+    results = _write_all(writer, [p.request for p in planned], concurrency)
+    for plan, outcome in zip(planned, results, strict=True):
+        outcomes.append(outcome)
+        if isinstance(outcome, StopWork):
+            stop = stop or outcome
+            continue
+        with guard:
+            created.append(
+                _store(
+                    session=session,
+                    clock=clock,
+                    agent=agent,
+                    config=config,
+                    plan=plan,
+                    result=outcome,
+                    opportunity=opportunity,
+                    event=event,
+                    now=now,
+                    default_tz=default_tz,
+                    task_id=task_id,
+                )
+            )
+    if stop is not None:
+        remaining = sum(1 for o in outcomes if isinstance(o, StopWork))
+        raise DraftingStopped(
+            next(
+                (
+                    o.reason
+                    for o in outcomes
+                    if isinstance(o, StopWork) and not isinstance(o, _NotStarted)
+                ),
+                stop.reason,
+            ),
+            created,
+            remaining,
         )
     return created
 
@@ -273,8 +464,13 @@ def regenerate(
         ask=FIRST_MESSAGE_ASK,
         facts=facts,
         untrusted_fields=set(UNTRUSTED_FIELDS),
+        instruction=instruction,
     )
-    result = draft_with_grounding(writer or OfflineWriter(), request, fallback=OfflineWriter())
+    chosen = writer or writer_for(session, clock, agent, task_id=draft.task_id)
+    try:
+        result = draft_with_grounding(chosen, request, fallback=OfflineWriter())
+    except StopWork as exc:
+        raise Conflict(f"The draft was not rewritten: {exc.reason}.") from exc
     now = clock.now()
     draft.subject = result.subject
     draft.message_body = result.body
