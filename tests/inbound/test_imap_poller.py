@@ -457,3 +457,53 @@ def test_uidvalidity_above_the_signed_range_is_stored_losslessly() -> None:
     stored = [_as_int32(v) for v in values]
     assert all(-(1 << 31) <= s < (1 << 31) for s in stored)
     assert len(set(stored)) == len(values)
+
+
+def test_replies_absences_bounces_and_unsubscribes_in_the_mailbox_are_classified(
+    imap_ctx: AppContext, mail_user: MailUser
+) -> None:
+    sends = _sent_with_followups(imap_ctx, 4)
+    reply, away, bounced, leaving = sends
+    mail_user.append(
+        make_message(
+            message_id="<yes@customer.example>",
+            sender=reply.recipient,
+            subject=f"Re: {reply.subject}",
+            body="Yes, happy to meet at the event.",
+            in_reply_to=reply.message_id,
+        )
+    )
+    mail_user.append(
+        make_message(
+            message_id="<away@customer.example>",
+            sender=away.recipient,
+            subject="Automatic reply: out of office",
+            body="I am out of the office until 20 March 2026.",
+            in_reply_to=away.message_id,
+        )
+    )
+    mail_user.append(_bounce(bounced.message_id or ""))
+    mail_user.append(
+        make_message(
+            message_id="<bye@customer.example>",
+            sender=leaving.recipient,
+            subject=f"Re: {leaving.subject}",
+            body="Please remove me from your list.",
+            in_reply_to=leaving.message_id,
+        )
+    )
+    assert poll_once(imap_ctx, ingest=process.ingest_raw) == 4
+    by_send = {row.matched_send_id: row for row in _stored(imap_ctx)}
+    assert {k: (r.classification, r.status) for k, r in by_send.items()} == {
+        reply.id: ("reply", "processed"),
+        away.id: ("out_of_office", "processed"),
+        bounced.id: ("bounce_hard", "processed"),
+        leaving.id: ("unsubscribe", "processed"),
+    }
+    with workspace_session(imap_ctx.session_factory, reply.workspace_id) as session:
+        waiting = set(
+            session.scalars(select(FollowUp.contact_id).where(FollowUp.status == "scheduled"))
+        )
+    # Only the absent person's follow-ups still wait (paused until they are back).
+    assert waiting == {away.contact_id}
+    assert not any(mail_user.seen_flags().values())
