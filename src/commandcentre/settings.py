@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(
         default=5.0, gt=0, description="How often workers sweep for due and lost work."
     )
+    due_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often workers look for follow-ups and sends that fell due.",
+    )
     lease_seconds: float = Field(
         default=120.0, gt=0, description="How long a worker may hold a claimed row."
     )

@@ -9,7 +9,7 @@ from email import message_from_bytes, policy
 
 from sqlalchemy import select, update
 
-from cctest.outreach import Drafted, outbox_sender, seed_drafts
+from cctest.outreach import OPEN_WINDOW, Drafted, seed_drafts, send_first_message, settle
 from commandcentre.agents import approvals
 from commandcentre.agents.models import Agent, Approval
 from commandcentre.agents.pumps import Pumps
@@ -23,24 +23,6 @@ from commandcentre.outreach import review
 from commandcentre.outreach.channels.email import outbox_filename
 from commandcentre.outreach.models import OutreachDraft, Send
 from commandcentre.outreach.transport import outbox_dir
-
-OPEN = {"businessHoursOnly": False, "undoDelaySeconds": 0}
-
-
-def _pumps(ctx: AppContext) -> Pumps:
-    return Pumps(factory=ctx.session_factory, clock=ctx.clock, worker="w", sends=outbox_sender(ctx))
-
-
-def _settle(pumps: Pumps) -> None:
-    for _ in range(10):
-        done = (
-            pumps.process_messages()
-            + pumps.process_tasks()
-            + pumps.process_followups()
-            + pumps.process_sends()
-        )
-        if not done:
-            return
 
 
 def _followup_config(ctx: AppContext, drafted: Drafted, **config: object) -> None:
@@ -56,13 +38,9 @@ def _rows(ctx: AppContext, drafted: Drafted) -> list[FollowUp]:
 
 
 def _sent_first_message(ctx: AppContext, **followup_config: object) -> tuple[Drafted, Pumps]:
-    drafted = seed_drafts(ctx, 1, config=OPEN)
+    drafted = seed_drafts(ctx, 1, config=OPEN_WINDOW)
     _followup_config(ctx, drafted, **followup_config)
-    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
-        review.approve(session, ctx.clock, drafted.draft_ids[0], None)
-    pumps = _pumps(ctx)
-    _settle(pumps)
-    return drafted, pumps
+    return drafted, send_first_message(ctx, drafted)
 
 
 def test_first_send_schedules_follow_ups_and_an_escalation(ctx: AppContext) -> None:
@@ -86,7 +64,7 @@ def test_due_follow_up_is_a_threaded_reply_that_waits_for_approval(
 ) -> None:
     drafted, pumps = _sent_first_message(ctx)
     clock.advance(timedelta(days=3))
-    _settle(pumps)
+    settle(pumps)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         original = session.get(OutreachDraft, drafted.draft_ids[0])
         assert original is not None
@@ -99,7 +77,7 @@ def test_due_follow_up_is_a_threaded_reply_that_waits_for_approval(
         assert follow.recipient == original.recipient
         review.approve(session, ctx.clock, follow.id, None)
         first_id = session.scalar(select(Send.message_id).where(Send.draft_id == original.id))
-    _settle(pumps)
+    settle(pumps)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         send = session.scalars(select(Send).where(Send.draft_id == follow.id)).one()
     assert send.status == "sent"
@@ -125,9 +103,9 @@ def test_a_reply_cancels_what_is_pending_and_stops_queued_follow_ups(
             update(Contact).where(Contact.id == contact_id).values(outreach_status="replied")
         )
         assert cancel_for_contact(session, ctx.clock, [contact_id], "the contact replied") == 2
-    _settle(pumps)
+    settle(pumps)
     clock.advance(timedelta(days=30))
-    _settle(pumps)
+    settle(pumps)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         statuses = sorted(s for (s,) in session.execute(select(Send.status)))
     assert statuses == ["cancelled", "sent"]
@@ -142,7 +120,7 @@ def test_silence_after_every_follow_up_escalates_with_a_move_the_user_can_accept
         session.execute(update(Contact).values(linkedin_url="https://www.linkedin.com/in/p0"))
     for _ in range(4):
         clock.advance(timedelta(days=3))
-        _settle(pumps)
+        settle(pumps)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         sent = session.scalars(select(Send).where(Send.status == "sent")).all()
         assert len(sent) == 3
@@ -171,7 +149,7 @@ def test_follow_ups_wait_out_an_absence_and_the_minimum_gap(
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         session.execute(update(Contact).values(followups_paused_until=back))
     clock.advance(timedelta(days=3))
-    _settle(pumps)
+    settle(pumps)
     first = _rows(ctx, drafted)[0]
     assert first.status == "scheduled"
     assert first.scheduled_at == back
@@ -180,7 +158,7 @@ def test_follow_ups_wait_out_an_absence_and_the_minimum_gap(
         # Someone touched this contact an hour ago through another campaign.
         session.execute(update(Send).values(started_at=back - timedelta(hours=1)))
     clock.set(back)
-    _settle(pumps)
+    settle(pumps)
     first = _rows(ctx, drafted)[0]
     assert first.status == "scheduled"
     assert first.scheduled_at == back + timedelta(hours=47)
@@ -206,7 +184,7 @@ def test_a_contact_in_a_sequence_is_not_given_a_second_one(ctx: AppContext) -> N
         session.add(second)
         session.flush()
         review.approve(session, ctx.clock, second.id, None)
-    _settle(pumps)
+    settle(pumps)
     rows = _rows(ctx, drafted)
     assert {r.original_outreach_id for r in rows} == {drafted.draft_ids[0]}
 
@@ -217,7 +195,7 @@ def test_stopping_after_an_escalation_withdraws_what_still_waits(
     drafted, pumps = _sent_first_message(ctx, autoApprove=True, maxFollowups=1)
     for _ in range(3):
         clock.advance(timedelta(days=3))
-        _settle(pumps)
+        settle(pumps)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         approval = session.scalars(select(Approval).where(Approval.kind == "escalation")).one()
         contact_id = uuid.UUID(approval.context["contactId"])

@@ -10,6 +10,10 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from playwright.sync_api import Page, expect, sync_playwright
+
+from cctest.personas import PASSWORD
+from cctest.services import CHROMIUM
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -46,3 +50,32 @@ def live_server(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def chromium_page(base_url: str, timeout_ms: int = 5000) -> Iterator[Page]:
+    """A page in headless Chromium whose relative addresses go to ``base_url``."""
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(base_url=base_url)
+        context.set_default_timeout(timeout_ms)
+        try:
+            yield context.new_page()
+        finally:
+            # Closing the page ends its event stream, so the server can stop promptly.
+            context.close()
+            browser.close()
+    finally:
+        playwright.stop()
+
+
+def sign_in_page(page: Page, email: str) -> None:
+    """Sign in through the login form; done once the dashboard's agent panel shows."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#agent-panel")).to_be_visible()

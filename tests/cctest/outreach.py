@@ -10,12 +10,14 @@ from sqlalchemy import select
 
 from cctest.runtime import Seeded, seed_opportunity
 from commandcentre.agents.models import Agent
+from commandcentre.agents.pumps import Pumps
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
 from commandcentre.intel.models import Contact
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.outreach import drafts, review
 from commandcentre.outreach.dispatch import Sender
+from commandcentre.outreach.models import OutreachDraft
 from commandcentre.outreach.transport import transport_from_settings
 
 # Always open, no undo wait: tests that are not about timing send at once.
@@ -91,3 +93,40 @@ def drain(sender: Sender, rounds: int = 50) -> int:
         if not done:
             return total
     return total
+
+
+def first_draft(ctx: AppContext, drafted: Drafted) -> OutreachDraft:
+    """The first draft as stored now, detached so its fields stay readable."""
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        draft = session.get(OutreachDraft, drafted.draft_ids[0])
+        assert draft is not None
+        session.expunge(draft)
+        return draft
+
+
+def outbox_pumps(ctx: AppContext) -> Pumps:
+    """Every pump a worker runs, stepped by hand, with email written to the outbox."""
+    return Pumps(factory=ctx.session_factory, clock=ctx.clock, worker="w", sends=outbox_sender(ctx))
+
+
+def settle(pumps: Pumps, rounds: int = 10) -> None:
+    """Step every pump until none has anything left to do now."""
+    for _ in range(rounds):
+        done = (
+            pumps.process_messages()
+            + pumps.process_tasks()
+            + pumps.process_followups()
+            + pumps.process_sends()
+        )
+        if not done:
+            return
+
+
+def send_first_message(ctx: AppContext, drafted: Drafted) -> Pumps:
+    """Approve the first draft (by no user) and settle the pumps: it is sent, and the
+    Follow-up agent plans what follows. The pumps, to step on as the clock moves."""
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        review.approve(session, ctx.clock, drafted.draft_ids[0], None)
+    pumps = outbox_pumps(ctx)
+    settle(pumps)
+    return pumps

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from cctest.live import CHROMIUM_ARGS, live_server
+from cctest.live import chromium_page, live_server, sign_in_page
 from cctest.outreach import Drafted, seed_drafts
-from cctest.personas import PASSWORD, World
-from cctest.services import CHROMIUM, chromium_available, require
+from cctest.personas import World
+from cctest.services import chromium_available, require
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
 from commandcentre.outreach.models import OutreachDraft
@@ -26,8 +26,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.parametrize("database", ["sqlite"], indirect=True),
 ]
-
-TIMEOUT_MS = 5000
 
 
 @pytest.fixture
@@ -39,20 +37,8 @@ def base_url(ctx: AppContext, world: World) -> Iterator[str]:
 
 @pytest.fixture
 def page(base_url: str) -> Iterator[Page]:
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(base_url=base_url)
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-    finally:
-        playwright.stop()
+    with chromium_page(base_url) as page:
+        yield page
 
 
 def _statuses(ctx: AppContext, drafted: Drafted, ids: list[str]) -> list[str]:
@@ -72,11 +58,7 @@ def test_keyboard_approve_bulk_approve_and_take_back(
     drafted = seed_drafts(
         ctx, 3, slug="acme", config={"businessHoursOnly": False, "undoDelaySeconds": 600}
     )
-    page.goto("/login")
-    page.get_by_label("Email").fill(world.owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#agent-panel")).to_be_visible()
+    sign_in_page(page, world.owner.email)
 
     page.get_by_role("link", name="Drafts", exact=True).click()
     expect(page.locator("#drafts-pending-count")).to_have_text("3 waiting")

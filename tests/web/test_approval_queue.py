@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import select
 
-from cctest.outreach import Drafted, drain, outbox_sender, seed_drafts
+from cctest.outreach import OPEN_WINDOW, Drafted, drain, outbox_sender, seed_drafts
 from cctest.personas import World, sign_in
 from cctest.smtp import MailSink, smtp_server
 from commandcentre.clock import ManualClock
@@ -54,6 +55,26 @@ def _send(ctx: AppContext, drafted: Drafted, draft_id: uuid.UUID) -> Send | None
         if send is not None:
             session.expunge(send)
         return send
+
+
+def _sent_for(ctx: AppContext, drafted: Drafted, draft_id: uuid.UUID) -> Send:
+    """The draft's send, which the test has made sure exists."""
+    send = _send(ctx, drafted, draft_id)
+    assert send is not None
+    return send
+
+
+def _form(client: TestClient, csrf: str, path: str, **fields: str | list[str]) -> Response:
+    """A page form posted with its CSRF token; a redirect is returned, not followed, so
+    the test reads where the action sends the user."""
+    return client.post(path, data={"csrf_token": csrf, **fields}, follow_redirects=False)
+
+
+def _approve_by_api(client: TestClient, world: World, *draft_ids: uuid.UUID) -> None:
+    """The owner approves through the API, as a reviewer elsewhere would."""
+    for draft_id in draft_ids:
+        approved = client.post(f"{DRAFTS}/{draft_id}/approve", headers=world.owner.auth)
+        assert approved.status_code == 200, approved.text
 
 
 def _section(html: str, element_id: str) -> str:
@@ -134,25 +155,24 @@ def test_approve_and_edit_then_approve_by_form(
     client, csrf = browser
     drafted = _seed(ctx, 2)
     first, second = drafted.draft_ids
-    done = client.post(
-        f"/outreach/drafts/{first}/approve", data={"csrf_token": csrf}, follow_redirects=False
-    )
+    done = _form(client, csrf, f"/outreach/drafts/{first}/approve")
     assert done.status_code == 303
     assert done.headers["location"].startswith(f"{QUEUE}?done=approved")
     assert _draft(ctx, drafted, first).status == "approved"
 
-    bad = client.post(
-        f"/outreach/drafts/{second}/approve",
-        data={"csrf_token": csrf, "subject": "Hello", "message_body": "   "},
+    bad = _form(
+        client, csrf, f"/outreach/drafts/{second}/approve", subject="Hello", message_body="   "
     )
     assert bad.status_code == 422
     assert "must not be empty" in _section(bad.text, f"error-{second}")
     assert _draft(ctx, drafted, second).status == "pending_approval"
 
-    edited = client.post(
+    edited = _form(
+        client,
+        csrf,
         f"/outreach/drafts/{second}/approve",
-        data={"csrf_token": csrf, "subject": "See you there", "message_body": "Hi,\n\nShort."},
-        follow_redirects=False,
+        subject="See you there",
+        message_body="Hi,\n\nShort.",
     )
     assert edited.status_code == 303
     draft = _draft(ctx, drafted, second)
@@ -176,22 +196,16 @@ def test_reject_needs_a_reason(browser: tuple[TestClient, str], ctx: AppContext)
     client, csrf = browser
     drafted = _seed(ctx, 1)
     (draft_id,) = drafted.draft_ids
-    blank = client.post(
-        f"/outreach/drafts/{draft_id}/reject", data={"csrf_token": csrf, "reason": "  "}
-    )
+    blank = _form(client, csrf, f"/outreach/drafts/{draft_id}/reject", reason="  ")
     assert blank.status_code == 422
     assert "say why" in _section(blank.text, f"error-{draft_id}")
     assert _draft(ctx, drafted, draft_id).status == "pending_approval"
-    done = client.post(
-        f"/outreach/drafts/{draft_id}/reject",
-        data={"csrf_token": csrf, "reason": "Wrong person"},
-        follow_redirects=False,
-    )
+    done = _form(client, csrf, f"/outreach/drafts/{draft_id}/reject", reason="Wrong person")
     assert done.status_code == 303
     draft = _draft(ctx, drafted, draft_id)
     assert (draft.status, draft.rejection_reason) == ("rejected", "Wrong person")
     # Deciding twice is refused in words, on the page.
-    again = client.post(f"/outreach/drafts/{draft_id}/approve", data={"csrf_token": csrf})
+    again = _form(client, csrf, f"/outreach/drafts/{draft_id}/approve")
     assert again.status_code == 409
     assert "this one is rejected" in again.text
 
@@ -202,15 +216,9 @@ def test_regenerate_follows_the_instruction_and_stays_pending(
     client, csrf = browser
     drafted = _seed(ctx, 2)
     first, second = drafted.draft_ids
-    empty = client.post(
-        f"/outreach/drafts/{first}/regenerate", data={"csrf_token": csrf, "instruction": " "}
-    )
+    empty = _form(client, csrf, f"/outreach/drafts/{first}/regenerate", instruction=" ")
     assert empty.status_code == 422
-    done = client.post(
-        f"/outreach/drafts/{first}/regenerate",
-        data={"csrf_token": csrf, "instruction": "shorter please"},
-        follow_redirects=False,
-    )
+    done = _form(client, csrf, f"/outreach/drafts/{first}/regenerate", instruction="shorter please")
     assert done.status_code == 303
     draft = _draft(ctx, drafted, first)
     assert draft.status == "pending_approval"
@@ -240,22 +248,16 @@ def test_bulk_approve_by_form_and_api_with_one_bad_id(
     client, csrf = browser
     drafted = _seed(ctx, 4)
     a, b, c, d = drafted.draft_ids
-    nothing = client.post("/outreach/drafts/bulk-approve", data={"csrf_token": csrf})
+    nothing = _form(client, csrf, "/outreach/drafts/bulk-approve")
     assert nothing.status_code == 422
-    done = client.post(
-        "/outreach/drafts/bulk-approve",
-        data={"csrf_token": csrf, "draft_ids": [str(a), str(b)]},
-        follow_redirects=False,
-    )
+    done = _form(client, csrf, "/outreach/drafts/bulk-approve", draft_ids=[str(a), str(b)])
     assert done.status_code == 303
     assert done.headers["location"] == f"{QUEUE}?approved=2"
     assert "Approved 2 drafts." in client.get(done.headers["location"]).text
     assert {_draft(ctx, drafted, x).status for x in (a, b)} == {"approved"}
 
     # A form naming an approved draft approves the rest and says which one failed.
-    mixed = client.post(
-        "/outreach/drafts/bulk-approve", data={"csrf_token": csrf, "draft_ids": [str(a), str(c)]}
-    )
+    mixed = _form(client, csrf, "/outreach/drafts/bulk-approve", draft_ids=[str(a), str(c)])
     assert mixed.status_code == 409
     assert "Approved 1 draft; 1 could not be." in mixed.text
     assert _draft(ctx, drafted, c).status == "approved"
@@ -288,16 +290,10 @@ def test_undo_within_the_delay_and_refused_once_the_send_started(
     client, csrf = browser
     drafted = _seed(ctx, 2)
     first, second = drafted.draft_ids
-    for draft_id in (first, second):
-        approved = client.post(f"{DRAFTS}/{draft_id}/approve", headers=world.owner.auth)
-        assert approved.status_code == 200
-    send = _send(ctx, drafted, first)
-    assert send is not None
-    assert send.status == "queued"
+    _approve_by_api(client, world, first, second)
+    assert _sent_for(ctx, drafted, first).status == "queued"
 
-    taken = client.post(
-        f"/outreach/drafts/{first}/undo", data={"csrf_token": csrf}, follow_redirects=False
-    )
+    taken = _form(client, csrf, f"/outreach/drafts/{first}/undo")
     assert taken.status_code == 303
     assert _draft(ctx, drafted, first).status == "pending_approval"
     assert _send(ctx, drafted, first) is None
@@ -305,7 +301,7 @@ def test_undo_within_the_delay_and_refused_once_the_send_started(
     # Past the undo delay the sender picks the other one up; it can no longer be taken back.
     clock.advance(timedelta(seconds=301))
     assert outbox_sender(ctx).claim_due() != []
-    late = client.post(f"/outreach/drafts/{second}/undo", data={"csrf_token": csrf})
+    late = _form(client, csrf, f"/outreach/drafts/{second}/undo")
     assert late.status_code == 409
     assert "can no longer be taken back" in late.text
     api = client.post(f"{DRAFTS}/{second}/undo", headers=world.owner.auth)
@@ -323,12 +319,9 @@ def test_sent_and_scheduled_list_and_api(
     browser: tuple[TestClient, str], ctx: AppContext, clock: ManualClock, world: World
 ) -> None:
     client, _ = browser
-    drafted = _seed(ctx, 2, config={"businessHoursOnly": False, "undoDelaySeconds": 0})
+    drafted = _seed(ctx, 2, config=OPEN_WINDOW)
     first, second = drafted.draft_ids
-    for draft_id in (first, second):
-        assert (
-            client.post(f"{DRAFTS}/{draft_id}/approve", headers=world.owner.auth).status_code == 200
-        )
+    _approve_by_api(client, world, first, second)
     # One goes out; the other is approved again later and waits.
     undone = client.post(f"{DRAFTS}/{second}/undo", headers=world.owner.auth)
     assert undone.status_code == 200
@@ -372,13 +365,8 @@ def test_linkedin_task_shows_text_and_profile_then_marked_sent(
             assert draft is not None
             draft.channel = "linkedin"
             draft.recipient = f"https://www.linkedin.com/in/person-{i}"
-    for draft_id in (first, second):
-        assert (
-            client.post(f"{DRAFTS}/{draft_id}/approve", headers=world.owner.auth).status_code == 200
-        )
-    send = _send(ctx, drafted, first)
-    assert send is not None
-    assert send.status == "manual"
+    _approve_by_api(client, world, first, second)
+    assert _sent_for(ctx, drafted, first).status == "manual"
 
     html = client.get(QUEUE).text
     card = html[html.index(f'id="draft-{first}"') :]
@@ -392,14 +380,10 @@ def test_linkedin_task_shows_text_and_profile_then_marked_sent(
     mark_form = card[card.index(f'action="/outreach/drafts/{first}/mark-sent"') :]
     assert f'name="csrf_token" value="{csrf}"' in mark_form[: mark_form.index("</form>")]
 
-    marked = client.post(
-        f"/outreach/drafts/{first}/mark-sent", data={"csrf_token": csrf}, follow_redirects=False
-    )
+    marked = _form(client, csrf, f"/outreach/drafts/{first}/mark-sent")
     assert marked.status_code == 303
-    sent = _send(ctx, drafted, first)
-    assert sent is not None
-    assert sent.status == "sent"
-    again = client.post(f"/outreach/drafts/{first}/mark-sent", data={"csrf_token": csrf})
+    assert _sent_for(ctx, drafted, first).status == "sent"
+    again = _form(client, csrf, f"/outreach/drafts/{first}/mark-sent")
     assert again.status_code == 409
 
     api = client.post(f"{DRAFTS}/{second}/mark-sent", headers=world.teammate.auth)
@@ -433,16 +417,11 @@ def test_needs_review_is_resolved_from_the_page_and_the_api(
     browser: tuple[TestClient, str], ctx: AppContext, clock: ManualClock, world: World
 ) -> None:
     client, csrf = browser
-    drafted = _seed(ctx, 2, config={"businessHoursOnly": False, "undoDelaySeconds": 0})
+    drafted = _seed(ctx, 2, config=OPEN_WINDOW)
     first, second = drafted.draft_ids
-    for draft_id in (first, second):
-        assert (
-            client.post(f"{DRAFTS}/{draft_id}/approve", headers=world.owner.auth).status_code == 200
-        )
+    _approve_by_api(client, world, first, second)
     _needs_review(ctx, clock, drafted)
-    one, two = _send(ctx, drafted, first), _send(ctx, drafted, second)
-    assert one is not None
-    assert two is not None
+    one, two = _sent_for(ctx, drafted, first), _sent_for(ctx, drafted, second)
     assert (one.status, two.status) == ("needs_review", "needs_review")
 
     page = client.get("/outreach/sends", params={"status": "needs_review"}).text
@@ -451,22 +430,12 @@ def test_needs_review_is_resolved_from_the_page_and_the_api(
     assert "It was sent" in page
     assert "Send again" in page
     assert "Cancel" in page
-    wrong = client.post(
-        f"/outreach/sends/{one.id}/resolve", data={"csrf_token": csrf, "outcome": "maybe"}
-    )
+    wrong = _form(client, csrf, f"/outreach/sends/{one.id}/resolve", outcome="maybe")
     assert wrong.status_code == 422
-    done = client.post(
-        f"/outreach/sends/{one.id}/resolve",
-        data={"csrf_token": csrf, "outcome": "sent"},
-        follow_redirects=False,
-    )
+    done = _form(client, csrf, f"/outreach/sends/{one.id}/resolve", outcome="sent")
     assert done.status_code == 303
-    settled = _send(ctx, drafted, first)
-    assert settled is not None
-    assert settled.status == "sent"
-    twice = client.post(
-        f"/outreach/sends/{one.id}/resolve", data={"csrf_token": csrf, "outcome": "cancel"}
-    )
+    assert _sent_for(ctx, drafted, first).status == "sent"
+    twice = _form(client, csrf, f"/outreach/sends/{one.id}/resolve", outcome="cancel")
     assert twice.status_code == 409
 
     api = client.post(
@@ -494,9 +463,7 @@ def test_teammate_can_review_outsider_gets_404_and_sees_nothing(
     csrf = sign_in(teammate, world.teammate.email)
     html = teammate.get(QUEUE).text
     assert f'id="draft-{first}"' in html
-    done = teammate.post(
-        f"/outreach/drafts/{first}/approve", data={"csrf_token": csrf}, follow_redirects=False
-    )
+    done = _form(teammate, csrf, f"/outreach/drafts/{first}/approve")
     assert done.status_code == 303
 
     outsider = TestClient(app)
@@ -514,13 +481,9 @@ def test_teammate_can_review_outsider_gets_404_and_sees_nothing(
         ("undo", {}),
         ("mark-sent", {}),
     ):
-        response = outsider.post(
-            f"/outreach/drafts/{first}/{action}", data={"csrf_token": csrf, **data}
-        )
+        response = _form(outsider, csrf, f"/outreach/drafts/{first}/{action}", **data)
         assert response.status_code == 404, action
-    bulk = outsider.post(
-        "/outreach/drafts/bulk-approve", data={"csrf_token": csrf, "draft_ids": [str(second)]}
-    )
+    bulk = _form(outsider, csrf, "/outreach/drafts/bulk-approve", draft_ids=[str(second)])
     assert bulk.status_code == 409
     assert "not found" in bulk.text
     auth = world.outsider.auth
@@ -535,17 +498,14 @@ def test_teammate_can_review_outsider_gets_404_and_sees_nothing(
     ).json()
     assert outsider_bulk["approved"] == 0
     assert client.get("/api/outreach/sends", headers=auth).json()["sends"] == []
-    send = _send(ctx, drafted, first)
-    assert send is not None
+    send = _sent_for(ctx, drafted, first)
     assert (
         client.post(
             f"/api/outreach/sends/{send.id}/resolve", json={"outcome": "cancel"}, headers=auth
         )
     ).status_code == 404
     assert (
-        outsider.post(
-            f"/outreach/sends/{send.id}/resolve", data={"csrf_token": csrf, "outcome": "cancel"}
-        ).status_code
+        _form(outsider, csrf, f"/outreach/sends/{send.id}/resolve", outcome="cancel").status_code
         == 404
     )
     assert _draft(ctx, drafted, second).status == "pending_approval"

@@ -17,25 +17,22 @@ import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import select
 
-from cctest.live import CHROMIUM_ARGS, live_server
-from cctest.outreach import outbox_sender, seed_drafts
-from cctest.personas import PASSWORD, World, sign_in
-from cctest.services import CHROMIUM, chromium_available, require
+from cctest.live import chromium_page, live_server, sign_in_page
+from cctest.outreach import OPEN_WINDOW, first_draft, seed_drafts, send_first_message, settle
+from cctest.personas import World, sign_in
+from cctest.services import chromium_available, require
 from commandcentre.agents.pumps import Pumps
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
 from commandcentre.followups.models import FollowUp
 from commandcentre.inbound.models import InboundMessage
-from commandcentre.outreach import review
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.web.app import create_app
 from commandcentre.web.pages.agents import agent_panel
-
-OPEN = {"businessHoursOnly": False, "undoDelaySeconds": 0}
 
 
 @dataclass(frozen=True)
@@ -46,32 +43,13 @@ class Story:
     pumps: Pumps
 
 
-def _settle(pumps: Pumps) -> None:
-    for _ in range(10):
-        done = (
-            pumps.process_messages()
-            + pumps.process_tasks()
-            + pumps.process_followups()
-            + pumps.process_sends()
-        )
-        if not done:
-            return
-
-
 def first_follow_up_written(ctx: AppContext, clock: ManualClock) -> Story:
     """Sent, then three business days of silence: follow-up #1 is drafted."""
-    drafted = seed_drafts(ctx, 1, slug="acme", config=OPEN)
-    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
-        review.approve(session, ctx.clock, drafted.draft_ids[0], None)
-        draft = session.get(OutreachDraft, drafted.draft_ids[0])
-        assert draft is not None
-        contact_id = draft.contact_id
-    pumps = Pumps(
-        factory=ctx.session_factory, clock=ctx.clock, worker="w", sends=outbox_sender(ctx)
-    )
-    _settle(pumps)
+    drafted = seed_drafts(ctx, 1, slug="acme", config=OPEN_WINDOW)
+    contact_id = first_draft(ctx, drafted).contact_id
+    pumps = send_first_message(ctx, drafted)
     clock.advance(timedelta(days=3))
-    _settle(pumps)
+    settle(pumps)
     return Story(drafted.workspace_id, contact_id, drafted.draft_ids[0], pumps)
 
 
@@ -147,7 +125,7 @@ def test_timeline_shows_the_send_the_follow_up_and_the_reply_in_order(
 
     # Nothing more goes out, however long the silence afterwards.
     clock.advance(timedelta(days=30))
-    _settle(story.pumps)
+    settle(story.pumps)
     assert [s for _, s, _ in _followups(ctx, story)] == ["executed", "cancelled", "cancelled"]
 
 
@@ -263,20 +241,11 @@ def test_headline_numbers_update_live_on_the_dashboard(
     ctx: AppContext, world: World, clock: ManualClock
 ) -> None:
     require("chromium", chromium_available())
-    with live_server(create_app(ctx)) as url, sync_playwright() as playwright:
+    with live_server(create_app(ctx)) as url:
         api = httpx2.Client(base_url=url, headers=world.owner.auth, timeout=5)
         contact = api.post("/api/contacts", json={"full_name": "Ada Live"}).json()["id"]
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(base_url=url)
-        context.set_default_timeout(5000)
-        try:
-            page = context.new_page()
-            page.goto("/login")
-            page.get_by_label("Email").fill(world.owner.email)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+        with chromium_page(url) as page:
+            sign_in_page(page, world.owner.email)
             expect(page.locator("#agent-panel")).to_have_attribute("data-live", "on")
             card = page.locator('[data-agent-type="outreach"]')
             expect(card.locator('[data-field="metric-responses"]')).to_have_text("0")
@@ -287,6 +256,3 @@ def test_headline_numbers_update_live_on_the_dashboard(
             expect(card.locator('[data-field="metric-responses"]')).to_have_text("1")
             expect(card.locator('[data-field="metric-response-rate"]')).to_have_text("—")
             assert page.evaluate("window.notReloaded") is True
-        finally:
-            context.close()
-            browser.close()

@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import httpx2
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from cctest.live import CHROMIUM_ARGS, live_server
-from cctest.personas import PASSWORD, World
-from cctest.services import CHROMIUM, chromium_available, require
+from cctest.live import chromium_page, live_server, sign_in_page
+from cctest.personas import World
+from cctest.services import chromium_available, require
 from commandcentre.agents.pumps import Pumps
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
@@ -25,8 +25,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.parametrize("database", ["sqlite"], indirect=True),
 ]
-
-TIMEOUT_MS = 5000
 
 
 @pytest.fixture
@@ -38,29 +36,8 @@ def base_url(ctx: AppContext, world: World) -> Iterator[str]:
 
 @pytest.fixture
 def page(base_url: str) -> Iterator[Page]:
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(base_url=base_url)
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield context.new_page()
-        finally:
-            # Closing the page ends its event stream, so the server can stop promptly.
-            context.close()
-            browser.close()
-    finally:
-        playwright.stop()
-
-
-def _sign_in(page: Page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#agent-panel")).to_be_visible()
+    with chromium_page(base_url) as page:
+        yield page
 
 
 def test_agent_card_and_feed_update_live(
@@ -70,7 +47,7 @@ def test_agent_card_and_feed_update_live(
     agents = {a["agentType"]: a["id"] for a in api.get("/api/agents").json()["agents"]}
     research = agents["research"]
 
-    _sign_in(page, world.owner.email)
+    sign_in_page(page, world.owner.email)
     panel = page.locator("#agent-panel")
     expect(panel).to_have_attribute("data-live", "on")
     card = page.locator(f"#agent-card-{research}")

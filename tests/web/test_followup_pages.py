@@ -20,20 +20,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from cctest.outreach import outbox_sender, seed_drafts
+from cctest.outreach import OPEN_WINDOW, first_draft, seed_drafts, send_first_message, settle
 from cctest.personas import World, sign_in
 from commandcentre.agents.models import ActivityEntry, Agent
-from commandcentre.agents.pumps import Pumps
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
 from commandcentre.followups.models import FollowUp
 from commandcentre.intel.models import Contact
-from commandcentre.outreach import review
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.workspaces.models import Workspace
-
-OPEN = {"businessHoursOnly": False, "undoDelaySeconds": 0}
 
 
 @dataclass(frozen=True)
@@ -45,29 +41,11 @@ class Planned:
     subject: str
 
 
-def _settle(pumps: Pumps) -> None:
-    for _ in range(10):
-        done = (
-            pumps.process_messages()
-            + pumps.process_tasks()
-            + pumps.process_followups()
-            + pumps.process_sends()
-        )
-        if not done:
-            return
-
-
 def plan_followups(ctx: AppContext) -> Planned:
     """A first message to Person 0, sent; its follow-ups planned by the Follow-up agent."""
-    drafted = seed_drafts(ctx, 1, slug="acme", config=OPEN)
-    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
-        review.approve(session, ctx.clock, drafted.draft_ids[0], None)
-        draft = session.get(OutreachDraft, drafted.draft_ids[0])
-        assert draft is not None
-        subject = draft.subject
-    _settle(
-        Pumps(factory=ctx.session_factory, clock=ctx.clock, worker="w", sends=outbox_sender(ctx))
-    )
+    drafted = seed_drafts(ctx, 1, slug="acme", config=OPEN_WINDOW)
+    subject = first_draft(ctx, drafted).subject
+    send_first_message(ctx, drafted)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         rows = {f.followup_type: f.id for f in session.scalars(select(FollowUp))}
     assert set(rows) == {"reminder", "value_add", "escalation"}
@@ -398,20 +376,16 @@ def test_an_escalation_reads_as_a_recommendation_with_three_choices(
     browser: tuple[TestClient, str], ctx: AppContext, clock: ManualClock
 ) -> None:
     client, csrf = browser
-    drafted = seed_drafts(ctx, 1, slug="acme", config=OPEN)
+    drafted = seed_drafts(ctx, 1, slug="acme", config=OPEN_WINDOW)
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         followup = session.get(Agent, drafted.seeded.agents["followup"])
         assert followup is not None
         followup.config = {**followup.config, "autoApprove": True}
         session.execute(update(Contact).values(linkedin_url="https://www.linkedin.com/in/p0"))
-        review.approve(session, ctx.clock, drafted.draft_ids[0], None)
-    pumps = Pumps(
-        factory=ctx.session_factory, clock=ctx.clock, worker="w", sends=outbox_sender(ctx)
-    )
-    _settle(pumps)
+    pumps = send_first_message(ctx, drafted)
     for _ in range(4):  # every follow-up goes out unanswered, then the agent asks
         clock.advance(timedelta(days=3))
-        _settle(pumps)
+        settle(pumps)
     html = client.get("/approvals").text
     start = html.index('data-escalation="followup"')
     card = html[html.rindex("<article", 0, start) : html.index("</article>", start)]

@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
-from commandcentre.db.scoping import SYSTEM_KEY
+from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
 
 
 def claim(
@@ -99,3 +99,28 @@ def system_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.info[SYSTEM_KEY] = True
         with session.begin():
             yield session
+
+
+Row = TypeVar("Row")
+
+
+@contextmanager
+def held_in_workspace(
+    factory: sessionmaker[Session],
+    model: type[Row],
+    row_id: uuid.UUID,
+    *,
+    conditions: Sequence[ColumnElement[bool]],
+) -> Iterator[tuple[Session, Row] | None]:
+    """One transaction holding a claimed row, bound to the row's workspace; None when the
+    claim was lost, so the caller does nothing."""
+    with worker_session(factory) as session, session.begin():
+        session.info[SYSTEM_KEY] = True
+        if not hold(session, model, row_id, conditions=conditions):
+            yield None
+            return
+        row = session.get(model, row_id)
+        assert row is not None
+        del session.info[SYSTEM_KEY]
+        bind_workspace(session, row.workspace_id)  # type: ignore[attr-defined]
+        yield session, row

@@ -21,7 +21,6 @@ from commandcentre.agents import activity, claims
 from commandcentre.agents.config import FollowupConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
-from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
 from commandcentre.followups import escalation, schedule
 from commandcentre.followups.models import FollowUp
 from commandcentre.followups.rules import FollowupType, next_slot, violation
@@ -70,23 +69,11 @@ class FollowupRunner:
             )
 
     def run_one(self, followup_id: uuid.UUID) -> str | None:
-        with claims.worker_session(self.factory) as session, session.begin():
-            session.info[SYSTEM_KEY] = True
-            held = claims.hold(
-                session,
-                FollowUp,
-                followup_id,
-                conditions=[
-                    FollowUp.status == "scheduled",
-                    FollowUp.claimed_by == self.worker,
-                ],
-            )
-            if not held:
+        mine = [FollowUp.status == "scheduled", FollowUp.claimed_by == self.worker]
+        with claims.held_in_workspace(self.factory, FollowUp, followup_id, conditions=mine) as held:
+            if held is None:
                 return None
-            row = session.get(FollowUp, followup_id)
-            assert row is not None
-            del session.info[SYSTEM_KEY]
-            bind_workspace(session, row.workspace_id)
+            session, row = held
             outcome = _Step(session, self.clock, row).run()
             row.claimed_by = None
             row.lease_expires_at = None
@@ -135,23 +122,16 @@ class _Step:
             escalation.escalate(session, self.clock, agent, contact, original)
             return self._end("executed", None)
         kind: FollowupType = row.followup_type  # type: ignore[assignment]
-        broken = violation(
-            self.now,
-            followup_type=kind,
-            event_start=found.event_start,
-            event_end=found.event_end,
-            recipient_tz=contact.timezone,
-            rules=rules,
-        )
+        when = {
+            "followup_type": kind,
+            "event_start": found.event_start,
+            "event_end": found.event_end,
+            "recipient_tz": contact.timezone,
+            "rules": rules,
+        }
+        broken = violation(self.now, **when)  # type: ignore[arg-type]
         if broken is not None:
-            slot = next_slot(
-                self.now,
-                followup_type=kind,
-                event_start=found.event_start,
-                event_end=found.event_end,
-                recipient_tz=contact.timezone,
-                rules=rules,
-            )
+            slot = next_slot(self.now, **when)  # type: ignore[arg-type]
             if slot is None:
                 return self._end("skipped", f"no allowed time left: {broken}")
             return self._wait(slot, broken)
@@ -249,14 +229,9 @@ class _Step:
         """The latest sent message of this thread: follow-ups reply to it."""
         latest = self.session.scalars(
             select(OutreachDraft)
+            .join(FollowUp, FollowUp.draft_id == OutreachDraft.id)
             .join(Send, Send.draft_id == OutreachDraft.id)
-            .where(
-                Send.status == "sent",
-                or_(
-                    OutreachDraft.id == original.id,
-                    OutreachDraft.parent_draft_id == original.id,
-                ),
-            )
+            .where(FollowUp.original_outreach_id == original.id, Send.status == "sent")
             .order_by(OutreachDraft.followup_number.desc())
             .limit(1)
         ).first()

@@ -52,7 +52,7 @@ class FollowUp(IdMixin, TimestampMixin, ClaimMixin, WorkspaceScoped, Base):
         ForeignKey("agent_outreach_drafts.id", ondelete="CASCADE"), index=True
     )
     draft_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("agent_outreach_drafts.id", ondelete="SET NULL")
+        ForeignKey("agent_outreach_drafts.id", ondelete="SET NULL"), index=True
     )
     followup_number: Mapped[int] = mapped_column(default=1)
     followup_type: Mapped[str] = mapped_column(String(16), default="reminder")

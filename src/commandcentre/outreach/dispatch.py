@@ -132,20 +132,11 @@ class Sender:
         return self._record(send_id, receipt)
 
     def _prepare(self, send_id: uuid.UUID) -> EmailMessage | str | None:
-        with claims.worker_session(self.factory) as session, session.begin():
-            session.info[SYSTEM_KEY] = True
-            held = claims.hold(
-                session,
-                Send,
-                send_id,
-                conditions=[Send.status == "claimed", Send.claimed_by == self.worker],
-            )
-            if not held:
+        mine = [Send.status == "claimed", Send.claimed_by == self.worker]
+        with claims.held_in_workspace(self.factory, Send, send_id, conditions=mine) as held:
+            if held is None:
                 return None
-            send = session.get(Send, send_id)
-            assert send is not None
-            del session.info[SYSTEM_KEY]
-            bind_workspace(session, send.workspace_id)
+            session, send = held
             return _Decision(session, self, send).run()
 
     def _record(self, send_id: uuid.UUID, receipt: SendReceipt) -> str | None:
@@ -205,20 +196,11 @@ class Sender:
         except Exception:
             log.exception("send %s: Sent-folder lookup failed", send_id)
             found = None
-        with claims.worker_session(self.factory) as session, session.begin():
-            session.info[SYSTEM_KEY] = True
-            held = claims.hold(
-                session,
-                Send,
-                send_id,
-                conditions=[Send.status == "unknown", Send.claimed_by == self.worker],
-            )
-            if not held:
+        mine = [Send.status == "unknown", Send.claimed_by == self.worker]
+        with claims.held_in_workspace(self.factory, Send, send_id, conditions=mine) as held:
+            if held is None:
                 return None
-            send = session.get(Send, send_id)
-            assert send is not None
-            del session.info[SYSTEM_KEY]
-            bind_workspace(session, send.workspace_id)
+            session, send = held
             return _settle_unknown(session, self.clock, self.transport, send, found)
 
     # ------------------------------------------------------------------ pumps

@@ -62,7 +62,7 @@ class OutreachDraft(IdMixin, TimestampMixin, WorkspaceScoped, Base):
         ForeignKey("agent_campaigns.id", ondelete="SET NULL")
     )
     parent_draft_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("agent_outreach_drafts.id", ondelete="SET NULL")
+        ForeignKey("agent_outreach_drafts.id", ondelete="SET NULL"), index=True
     )
     followup_number: Mapped[int] = mapped_column(default=0)
     channel: Mapped[str] = mapped_column(String(16), default="email")
@@ -116,6 +116,8 @@ class Send(IdMixin, TimestampMixin, ClaimMixin, WorkspaceScoped, Base):
         Index("ix_outreach_sends_mailbox_started", "mailbox_id", "started_at"),
         Index("ix_outreach_sends_agent_started", "agent_id", "started_at"),
         Index("ix_outreach_sends_workspace_started", "workspace_id", "started_at"),
+        # The last touch of a contact (minimum gap between touches).
+        Index("ix_outreach_sends_contact_started", "contact_id", "started_at"),
     )
 
     draft_id: Mapped[uuid.UUID] = mapped_column(

@@ -7,7 +7,7 @@ so `outreach` is never read as an agent id.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
@@ -27,7 +27,7 @@ from commandcentre.outreach.schemas import (
     SendResolveIn,
     SendStatus,
 )
-from commandcentre.pagination import MAX_LIMIT, PaginationOut
+from commandcentre.pagination import MAX_LIMIT, Page, PaginationOut
 from commandcentre.web.api.responses import LIST_ERRORS, WRITE_ERRORS, error_responses
 from commandcentre.web.deps import ApiCaller, ApiSession, Ctx
 
@@ -35,6 +35,11 @@ router = APIRouter(tags=["outreach"])
 
 PageNo = Annotated[int, Query(ge=1, le=100_000, description="1-based page number.")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page.")]
+
+
+def _pagination(found: Page[Any]) -> PaginationOut:
+    """Where a list answer sits among all the rows, the same for every list."""
+    return PaginationOut(page=found.page, limit=found.limit, total=found.total)
 
 
 @router.get("/agents/outreach/drafts", response_model=DraftList, responses=LIST_ERRORS)
@@ -47,8 +52,7 @@ def list_drafts(
     """Newest first; `status=pending_approval` is the review queue."""
     found = review.list_(session, status=status, page=page, limit=limit)
     return DraftList(
-        drafts=[DraftOut.model_validate(d) for d in found.items],
-        pagination=PaginationOut(page=found.page, limit=found.limit, total=found.total),
+        drafts=[DraftOut.model_validate(d) for d in found.items], pagination=_pagination(found)
     )
 
 
@@ -145,8 +149,7 @@ def list_sends(
     """Every approved message's way out, newest first; `status=needs_review` needs you."""
     found = queue.list_sends(session, status=status, page=page, limit=limit)
     return SendList(
-        sends=[SendOut.model_validate(s) for s in found.items],
-        pagination=PaginationOut(page=found.page, limit=found.limit, total=found.total),
+        sends=[SendOut.model_validate(s) for s in found.items], pagination=_pagination(found)
     )
 
 

@@ -9,6 +9,7 @@ leaves nothing half-written. Times are shown and typed in the workspace's time z
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -22,6 +23,7 @@ from commandcentre.errors import Conflict, InvalidInput
 from commandcentre.followups import manage
 from commandcentre.followups.models import FOLLOWUP_STATUSES, FOLLOWUP_TYPES
 from commandcentre.web.deps import CsrfChecked, Ctx, PageCaller, PageSession
+from commandcentre.web.forms import attempt
 from commandcentre.web.pages.events import page_number, require_uuid
 from commandcentre.web.templating import render
 
@@ -191,6 +193,47 @@ def _refused(
 Filter = Annotated[str, Form()]
 
 
+def _existing(session: Session, followup_id: str) -> uuid.UUID:
+    """The follow-up's id, once it is known to exist (404 otherwise)."""
+    wanted = require_uuid(followup_id, "follow-up")
+    manage.get_or_404(session, wanted)
+    return wanted
+
+
+def _act(
+    request: Request,
+    caller: PageCaller,
+    session: Session,
+    ctx: Ctx,
+    wanted: uuid.UUID,
+    action: Callable[[], object],
+    done: str,
+    *,
+    status: str,
+    followup_type: str,
+    page: str,
+    typed: str | None = None,
+) -> Response:
+    """Run one action on a follow-up: back to the same filtered list when it went through,
+    or that list again with the refusal (and what was typed) next to the follow-up."""
+    shown = page_number(page)
+    refusal = attempt(session, action)
+    if refusal is not None:
+        return _refused(
+            request,
+            caller,
+            session,
+            ctx,
+            wanted,
+            refusal,
+            status=status,
+            followup_type=followup_type,
+            page=shown,
+            typed=typed,
+        )
+    return _back_to(done, status, followup_type, shown, wanted)
+
+
 @router.post(
     "/followups/{followup_id}/cancel", dependencies=[CsrfChecked], response_class=HTMLResponse
 )
@@ -206,31 +249,26 @@ def cancel(
     followup_type: Filter = "",
     page: Filter = "1",
 ) -> Response:
-    wanted = require_uuid(followup_id, "follow-up")
-    manage.get_or_404(session, wanted)
-    try:
-        with session.begin_nested():
-            manage.cancel(
-                session,
-                ctx.clock,
-                wanted,
-                caller.principal.user.id,
-                reason,
-                whole_sequence=bool(whole_sequence),
-            )
-    except (Conflict, InvalidInput) as exc:
-        return _refused(
-            request,
-            caller,
+    wanted = _existing(session, followup_id)
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        wanted,
+        lambda: manage.cancel(
             session,
-            ctx,
+            ctx.clock,
             wanted,
-            exc,
-            status=status,
-            followup_type=followup_type,
-            page=page_number(page),
-        )
-    return _back_to("cancelled", status, followup_type, page_number(page), wanted)
+            caller.principal.user.id,
+            reason,
+            whole_sequence=bool(whole_sequence),
+        ),
+        "cancelled",
+        status=status,
+        followup_type=followup_type,
+        page=page,
+    )
 
 
 @router.post(
@@ -246,24 +284,19 @@ def skip(
     followup_type: Filter = "",
     page: Filter = "1",
 ) -> Response:
-    wanted = require_uuid(followup_id, "follow-up")
-    manage.get_or_404(session, wanted)
-    try:
-        with session.begin_nested():
-            manage.skip(session, ctx.clock, wanted, caller.principal.user.id)
-    except (Conflict, InvalidInput) as exc:
-        return _refused(
-            request,
-            caller,
-            session,
-            ctx,
-            wanted,
-            exc,
-            status=status,
-            followup_type=followup_type,
-            page=page_number(page),
-        )
-    return _back_to("skipped", status, followup_type, page_number(page), wanted)
+    wanted = _existing(session, followup_id)
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        wanted,
+        lambda: manage.skip(session, ctx.clock, wanted, caller.principal.user.id),
+        "skipped",
+        status=status,
+        followup_type=followup_type,
+        page=page,
+    )
 
 
 @router.post(
@@ -282,24 +315,24 @@ def reschedule(
     followup_type: Filter = "",
     page: Filter = "1",
 ) -> Response:
-    wanted = require_uuid(followup_id, "follow-up")
-    manage.get_or_404(session, wanted)
+    wanted = _existing(session, followup_id)
     typed = scheduled_at.replace("\x00", "")[:40]
-    try:
+
+    def move() -> None:
+        # A time that cannot be read is refused like any other, shown back as typed.
         at = parse_local(typed, manage.workspace_zone(session))
-        with session.begin_nested():
-            manage.reschedule(session, ctx.clock, wanted, caller.principal.user.id, at)
-    except (Conflict, InvalidInput) as exc:
-        return _refused(
-            request,
-            caller,
-            session,
-            ctx,
-            wanted,
-            exc,
-            status=status,
-            followup_type=followup_type,
-            page=page_number(page),
-            typed=typed,
-        )
-    return _back_to("rescheduled", status, followup_type, page_number(page), wanted)
+        manage.reschedule(session, ctx.clock, wanted, caller.principal.user.id, at)
+
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        wanted,
+        move,
+        "rescheduled",
+        status=status,
+        followup_type=followup_type,
+        page=page,
+        typed=typed,
+    )

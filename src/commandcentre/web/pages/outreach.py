@@ -9,6 +9,7 @@ action leaves nothing half-written.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
@@ -19,6 +20,7 @@ from commandcentre.errors import Conflict, DomainError, InvalidInput
 from commandcentre.outreach import drafts, queue, review, sending
 from commandcentre.outreach.models import SEND_STATUSES
 from commandcentre.web.deps import CsrfChecked, Ctx, PageCaller, PageSession
+from commandcentre.web.forms import attempt
 from commandcentre.web.pages.events import page_number, parse_uuid, require_uuid
 from commandcentre.web.templating import render
 
@@ -146,6 +148,27 @@ def _done(back: Back, what: str, anchor: uuid.UUID | None = None) -> Response:
     return RedirectResponse(f"{where}?done={what}{fragment}", status_code=303)
 
 
+def _act(
+    request: Request,
+    caller: PageCaller,
+    session: Session,
+    ctx: Ctx,
+    action: Callable[[], object],
+    *,
+    back: Back,
+    key: uuid.UUID,
+    done: str,
+    anchor: uuid.UUID | None = None,
+    edits: dict[uuid.UUID, dict[str, str]] | None = None,
+) -> Response:
+    """Run one decision: on to the page it came from when it went through, or that page
+    again with the refusal next to ``key`` (and the user's ``edits`` kept)."""
+    refusal = attempt(session, action)
+    if refusal is not None:
+        return _refused(request, caller, session, ctx, back, key, refusal, edits)
+    return _done(back, done, anchor)
+
+
 # --------------------------------------------------------------------------- pages
 
 
@@ -228,22 +251,29 @@ def approve(
     wanted = require_uuid(draft_id, "draft")
     new_subject = _clean(subject, 500) if subject is not None else None
     new_body = _clean(message_body, 20_000) if message_body is not None else None
-    try:
-        with session.begin_nested():
-            review.approve(
-                session,
-                ctx.clock,
-                wanted,
-                caller.principal.user.id,
-                subject=new_subject,
-                body=new_body,
-            )
-    except (Conflict, InvalidInput) as exc:
-        edits = {wanted: {"subject": new_subject or "", "message_body": new_body or ""}}
-        if subject is None and message_body is None:
-            edits = {}
-        return _refused(request, caller, session, ctx, "queue", wanted, exc, edits)
-    return _done("queue", "approved", wanted)
+    # What was typed is shown again on a refusal; an approval without edits has none.
+    edits = {wanted: {"subject": new_subject or "", "message_body": new_body or ""}}
+    if subject is None and message_body is None:
+        edits = {}
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        lambda: review.approve(
+            session,
+            ctx.clock,
+            wanted,
+            caller.principal.user.id,
+            subject=new_subject,
+            body=new_body,
+        ),
+        back="queue",
+        key=wanted,
+        done="approved",
+        anchor=wanted,
+        edits=edits,
+    )
 
 
 @router.post(
@@ -258,14 +288,18 @@ def reject(
     reason: Annotated[str, Form()] = "",
 ) -> Response:
     wanted = require_uuid(draft_id, "draft")
-    try:
-        with session.begin_nested():
-            review.reject(
-                session, ctx.clock, wanted, caller.principal.user.id, _clean(reason, 2000)
-            )
-    except (Conflict, InvalidInput) as exc:
-        return _refused(request, caller, session, ctx, "queue", wanted, exc)
-    return _done("queue", "rejected")
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        lambda: review.reject(
+            session, ctx.clock, wanted, caller.principal.user.id, _clean(reason, 2000)
+        ),
+        back="queue",
+        key=wanted,
+        done="rejected",
+    )
 
 
 @router.post(
@@ -282,12 +316,17 @@ def regenerate(
     instruction: Annotated[str, Form()] = "",
 ) -> Response:
     wanted = require_uuid(draft_id, "draft")
-    try:
-        with session.begin_nested():
-            drafts.regenerate(session, ctx.clock, wanted, _clean(instruction, 2000))
-    except (Conflict, InvalidInput) as exc:
-        return _refused(request, caller, session, ctx, "queue", wanted, exc)
-    return _done("queue", "regenerated", wanted)
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        lambda: drafts.regenerate(session, ctx.clock, wanted, _clean(instruction, 2000)),
+        back="queue",
+        key=wanted,
+        done="regenerated",
+        anchor=wanted,
+    )
 
 
 @router.post(
@@ -302,12 +341,17 @@ def undo(
     back: Annotated[str, Form()] = "queue",
 ) -> Response:
     wanted = require_uuid(draft_id, "draft")
-    try:
-        with session.begin_nested():
-            review.undo_approval(session, ctx.clock, wanted, caller.principal.user.id)
-    except (Conflict, InvalidInput) as exc:
-        return _refused(request, caller, session, ctx, _back(back), wanted, exc)
-    return _done(_back(back), "undone", wanted)
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        lambda: review.undo_approval(session, ctx.clock, wanted, caller.principal.user.id),
+        back=_back(back),
+        key=wanted,
+        done="undone",
+        anchor=wanted,
+    )
 
 
 @router.post(
@@ -322,13 +366,16 @@ def mark_sent(
     back: Annotated[str, Form()] = "queue",
 ) -> Response:
     wanted = require_uuid(draft_id, "draft")
-    where = _back(back)
-    try:
-        with session.begin_nested():
-            sending.mark_manual_sent(session, ctx.clock, wanted, caller.principal.user.id)
-    except (Conflict, InvalidInput) as exc:
-        return _refused(request, caller, session, ctx, where, wanted, exc)
-    return _done(where, "marked")
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        lambda: sending.mark_manual_sent(session, ctx.clock, wanted, caller.principal.user.id),
+        back=_back(back),
+        key=wanted,
+        done="marked",
+    )
 
 
 @router.post(
@@ -347,11 +394,21 @@ def resolve(
     where = _back(back)
     # Errors on the queue page sit with the draft, on the sends page with the send.
     key = send.draft_id if where == "queue" else send.id
-    try:
+
+    def settle() -> None:
+        # An outcome the form does not offer is refused like any other, next to the row.
         if outcome not in RESOLVE_OUTCOMES:
             raise InvalidInput("choose: it was sent, send again, or cancel", field="outcome")
-        with session.begin_nested():
-            sending.resolve(session, ctx.clock, send.id, outcome, caller.principal.user.id)
-    except (Conflict, InvalidInput) as exc:
-        return _refused(request, caller, session, ctx, where, key, exc)
-    return _done(where, "resolved", send.draft_id)
+        sending.resolve(session, ctx.clock, send.id, outcome, caller.principal.user.id)
+
+    return _act(
+        request,
+        caller,
+        session,
+        ctx,
+        settle,
+        back=where,
+        key=key,
+        done="resolved",
+        anchor=send.draft_id,
+    )
