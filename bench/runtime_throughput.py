@@ -16,8 +16,8 @@ the same queue), over ping tasks spread across a workspace's four agents:
   Timed from the first assignment until every task is `completed` in the database (polled).
   This includes the producer's own cost (`assign` s in the table).
 * drain throughput: N tasks assigned in one transaction while the agents are paused (not
-  timed); then, timed, the agents are resumed and N/10 wake-ups enqueued (a pump claims 10),
-  until every task is completed. This is the worker's processing capacity.
+  timed); then, timed, the agents are resumed and N/task_batch wake-ups enqueued (a pump
+  claims task_batch tasks), until every task is completed. This is the worker's processing capacity.
 * raw Huey on the same storage: a consumer subprocess with the same thread count and polling
   settings runs a task returning `i`; timed from the first of N enqueues until N results are
   stored. Ratios are runtime tasks/s over raw tasks/s; the goal is at least 1/3.
@@ -329,7 +329,7 @@ def bench_runtime(storage: Storage, home: Path, count: int, samples: int, rate: 
         assign(0, count)
         begin = time.perf_counter()
         set_paused(False)
-        for _ in range(count // 10):
+        for _ in range(-(-count // Settings().task_batch)):
             queue.wake("tasks")
         expected += count
         wait_until(lambda: completed() == expected, timeout=600)

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(
         default=5.0, gt=0, description="How often workers sweep for due and lost work."
     )
+    task_batch: int = Field(
+        default=25, ge=1, le=500, description="Agent tasks a worker claims and commits together."
+    )
     due_seconds: float = Field(
         default=1.0,
         gt=0,

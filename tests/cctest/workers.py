@@ -116,6 +116,8 @@ class WorkerProcess:
             COMMANDCENTRE_LEASE_SECONDS=str(LEASE_SECONDS),
             COMMANDCENTRE_TICK_SECONDS=str(TICK_SECONDS),
             COMMANDCENTRE_WORKER_THREADS=str(threads),
+            # Small batches, so that kills land between commits often enough.
+            COMMANDCENTRE_TASK_BATCH="10",
             COMMANDCENTRE_SECRET_KEY="test-secret",
         )
         env.update(extra_env or {})

@@ -34,6 +34,9 @@ class Pumps:
     stop: threading.Event = field(default_factory=threading.Event)
     # Outgoing email; None where nothing may be sent (tests of other parts, the CLI).
     sends: Sender | None = None
+    # Tasks claimed and committed together: a larger batch shares the claim, the commit
+    # and the counter updates among more tasks (settings.task_batch).
+    task_batch: int = 10
 
     def process_followups(self, limit: int = 50) -> int:
         if self.stop.is_set():
@@ -46,14 +49,14 @@ class Pumps:
             return 0
         return self.sends.process(limit) + self.sends.reconcile(limit)
 
-    def process_tasks(self, limit: int = 10) -> int:
+    def process_tasks(self, limit: int | None = None) -> int:
         if self.stop.is_set():
             return 0
         claimed = tasks.claim_due(
             factory=self.factory,
             clock=self.clock,
             worker=self.worker,
-            limit=limit,
+            limit=limit or self.task_batch,
             lease=self.lease,
         )
         if not claimed:

@@ -104,6 +104,7 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
         lease=lease,
         stop=stop,
         sends=sends,
+        task_batch=ctx.settings.task_batch,
     )
 
     def pump_tasks() -> int:
