@@ -104,6 +104,11 @@ class ParsedMessage:
     from_address: str | None
     from_name: str | None
     to: tuple[str, ...]
+    # Every address the message was delivered to (Delivered-To, To, Cc, X-Original-To):
+    # which of our mailboxes it reached.
+    recipients: tuple[str, ...]
+    # Sender, else Return-Path: who sent it when From is empty or odd (bounces).
+    return_path: str | None
     subject: str
     date: datetime | None
     content_type: str
@@ -536,6 +541,23 @@ def _parsed(msg: Message, size: int, problems: list[str]) -> ParsedMessage:
     if len(sender) > 1:
         problems.append("more than one From address; using the first")
     to = tuple(a for _, a in _addresses(_raw_header(msg, "To")))
+    recipients = tuple(
+        dict.fromkeys(
+            address
+            for name in ("Delivered-To", "To", "Cc", "X-Original-To")
+            for _, address in _addresses(_raw_header(msg, name))
+            if "@" in address
+        )
+    )[:MAX_RECIPIENTS]
+    return_path = next(
+        (
+            address
+            for name in ("Sender", "Return-Path")
+            for _, address in _addresses(_raw_header(msg, name))
+            if "@" in address
+        ),
+        None,
+    )
     subject = _header(msg, "Subject", problems) or ""
     auto = tuple(
         (name, value)
@@ -543,6 +565,8 @@ def _parsed(msg: Message, size: int, problems: list[str]) -> ParsedMessage:
         if (value := _header(msg, name, problems)) is not None
     )
     body, source = _body(msg, problems)
+    # One newline convention, whatever the wire or the sender's system used.
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
     truncated = len(body) > MAX_BODY_CHARS
     statuses, original = _report(msg, problems)
     from_address = sender[0][1] if sender else None
@@ -560,6 +584,8 @@ def _parsed(msg: Message, size: int, problems: list[str]) -> ParsedMessage:
         from_address=from_address,
         from_name=(sender[0][0] or None) if sender else None,
         to=to,
+        recipients=recipients,
+        return_path=return_path,
         subject=subject,
         date=_date(_header(msg, "Date", problems), problems),
         content_type=_content_type(msg),

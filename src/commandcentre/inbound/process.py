@@ -54,19 +54,22 @@ def ingest_raw(
     mailbox_id: uuid.UUID | None = None,
 ) -> tuple[InboundMessage, bool]:
     """Record a raw message once and, the first time only, act on it."""
-    row, created = store.record_raw(session, clock, raw, source, mailbox_id)
-    if created:
-        apply(session, clock, row, raw)
-    return row, created
-
-
-def apply(session: Session, clock: Clock, row: InboundMessage, raw: bytes) -> None:
     try:
         parsed: ParsedMessage | None = parse_message(raw)
     except UnparseableMessage as exc:
-        _quarantine(row, f"unparseable: {exc.reason}")
-        return
+        row, created = store.record_raw(session, clock, raw, source, mailbox_id)
+        if created:
+            _quarantine(row, f"unparseable: {exc.reason}")
+        return row, created
     assert parsed is not None
+    fields = store.fields_of(parsed, raw)
+    row, created = store.record_fields(session, clock, fields, source, mailbox_id)
+    if created:
+        apply(session, clock, row, parsed)
+    return row, created
+
+
+def apply(session: Session, clock: Clock, row: InboundMessage, parsed: ParsedMessage) -> None:
     found = classify(parsed, received_at=row.received_at)
     row.classification = found.kind
     row.sentiment = found.sentiment

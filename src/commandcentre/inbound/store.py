@@ -11,14 +11,10 @@ start as ``pending``.
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 import re
 import uuid
 from dataclasses import dataclass
-from email import message_from_bytes, policy
-from email.message import EmailMessage, Message
-from email.utils import getaddresses
 from typing import Literal, Protocol, cast
 
 from sqlalchemy import Table, select
@@ -30,19 +26,25 @@ from commandcentre.clock import Clock
 from commandcentre.db.base import new_id
 from commandcentre.db.scoping import current_workspace
 from commandcentre.inbound.models import InboundMessage
+from commandcentre.inbound.parse import (
+    MAX_BODY_CHARS,
+    ParsedMessage,
+    UnparseableMessage,
+    parse_message,
+)
 
 log = logging.getLogger(__name__)
 
 Source = Literal["imap", "webhook", "manual"]
 
-BODY_TEXT_LIMIT = 100_000
+# The parser already keeps at most this much of a body.
+BODY_TEXT_LIMIT = MAX_BODY_CHARS
 HEADER_LIMIT = 500
 SUBJECT_LIMIT = 1000
 ADDRESS_LIMIT = 320
 REFERENCES_LIMIT = 20_000
 # Characters PostgreSQL text cannot hold (NUL) or that break single-line fields.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -75,28 +77,38 @@ class Ingest(Protocol):
 
 
 def dedupe_key(message_id: str | None, raw: bytes) -> str:
-    """The Message-ID when there is a usable one, else a hash of the exact bytes."""
+    """The Message-ID when there is a usable one (the parser keeps only IDs that fit the
+    column), else a hash of the exact bytes."""
     if message_id:
-        if len(message_id) <= HEADER_LIMIT:
-            return message_id
-        # Too long for the column; hashed rather than cut, so two long IDs cannot collide.
-        return "sha256-id:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
+        return message_id
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def parse_fields(raw: bytes) -> InboundFields:
     """Read the fields of a raw message. Never raises: unreadable parts come back as None."""
-    message = _parse(raw)
-    message_id = _single_line(_header(message, "Message-ID"), HEADER_LIMIT * 4)
+    try:
+        parsed = parse_message(raw)
+    except UnparseableMessage as exc:
+        log.info("unreadable message of %d bytes: %s", len(raw), exc.reason)
+        return InboundFields(dedupe_key(None, raw), None, None, None, None, None, None, ())
+    return fields_of(parsed, raw)
+
+
+def fields_of(parsed: ParsedMessage, raw: bytes) -> InboundFields:
+    """The stored fields of a message already parsed (one linear parse serves both)."""
+    message_id = _single_line(parsed.message_id, HEADER_LIMIT)
+    references = " ".join(parsed.references) or None
     return InboundFields(
         dedupe_key=dedupe_key(message_id, raw),
         message_id=_cut(message_id, HEADER_LIMIT),
-        in_reply_to=_cut(_single_line(_header(message, "In-Reply-To"), None), HEADER_LIMIT),
-        references=_cut(_single_line(_header(message, "References"), None), REFERENCES_LIMIT),
-        from_address=_cut(_from_address(message), ADDRESS_LIMIT),
-        subject=_cut(_single_line(_header(message, "Subject"), None), SUBJECT_LIMIT),
-        body_text=_body_text(message),
-        recipients=_recipients(message),
+        in_reply_to=_cut(_single_line(parsed.in_reply_to, None), HEADER_LIMIT),
+        references=_cut(_single_line(references, None), REFERENCES_LIMIT),
+        from_address=_cut(
+            _single_line(parsed.from_address or parsed.return_path, None), ADDRESS_LIMIT
+        ),
+        subject=_cut(_single_line(parsed.subject, None), SUBJECT_LIMIT),
+        body_text=_body_text(parsed.body_text),
+        recipients=parsed.recipients,
     )
 
 
@@ -164,29 +176,6 @@ def record_fields(
     return row, created_id is not None
 
 
-def _parse(raw: bytes) -> EmailMessage | None:
-    try:
-        parsed = message_from_bytes(raw, policy=policy.default)
-    except Exception:  # the parser is meant not to raise; a bug in it must not lose mail
-        log.warning("unparseable message of %d bytes", len(raw), exc_info=True)
-        return None
-    return parsed if isinstance(parsed, EmailMessage) else None
-
-
-def _header(message: Message | None, name: str) -> str | None:
-    if message is None:
-        return None
-    try:
-        value = message.get(name)
-        return None if value is None else str(value)
-    except Exception:  # malformed header: fall back to the undecoded text
-        try:
-            raw_value = message.get_all(name, failobj=[None])[0]
-            return None if raw_value is None else str(raw_value)
-        except Exception:
-            return None
-
-
 def _clean(text: str) -> str:
     # Lone surrogates (from undecodable bytes) cannot be stored; NUL cannot either.
     text = text.encode("utf-8", "replace").decode("utf-8")
@@ -206,77 +195,5 @@ def _cut(value: str | None, limit: int) -> str | None:
     return value[:limit] if value is not None else None
 
 
-def _addresses(message: Message | None, *names: str) -> list[str]:
-    found: list[str] = []
-    for name in names:
-        value = _header(message, name)
-        if not value:
-            continue
-        try:
-            pairs = getaddresses([value])
-        except Exception:
-            continue
-        for _name, address in pairs:
-            address = _single_line(address, ADDRESS_LIMIT) or ""
-            if "@" in address:
-                found.append(address.lower())
-    return found
-
-
-def _from_address(message: Message | None) -> str | None:
-    found = _addresses(message, "From")
-    if found:
-        return found[0]
-    # Bounces often come from an empty or odd From; Return-Path/Sender still say who.
-    found = _addresses(message, "Sender", "Return-Path")
-    return found[0] if found else None
-
-
-def _recipients(message: Message | None) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for address in _addresses(message, "Delivered-To", "To", "Cc", "X-Original-To"):
-        seen.setdefault(address, None)
-    return tuple(seen)
-
-
-def _body_text(message: EmailMessage | None) -> str | None:
-    if message is None:
-        return None
-    text: str | None = None
-    try:
-        part = message.get_body(preferencelist=("plain", "html"))
-        if part is not None:
-            content = part.get_content()
-            if isinstance(content, str):
-                text = _html_to_text(content) if part.get_content_subtype() == "html" else content
-    except Exception:
-        text = None
-    if text is None:
-        text = _fallback_text(message)
-    if text is None:
-        return None
-    # One newline convention, whatever the wire or the sender's system used.
-    text = _clean(text).replace("\r\n", "\n").replace("\r", "\n").strip()
-    return text[:BODY_TEXT_LIMIT] or None
-
-
-def _fallback_text(message: Message) -> str | None:
-    """Best effort when the MIME structure cannot be read: the first text-ish payload."""
-    try:
-        for part in message.walk():
-            if part.is_multipart():
-                continue
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes) and payload:
-                charset = part.get_content_charset() or "utf-8"
-                try:
-                    return payload.decode(charset, "replace")
-                except LookupError:
-                    return payload.decode("utf-8", "replace")
-    except Exception:
-        return None
-    return None
-
-
-def _html_to_text(markup: str) -> str:
-    return html.unescape(_TAG.sub(" ", markup))
+def _body_text(text: str) -> str | None:
+    return _clean(text).strip()[:BODY_TEXT_LIMIT] or None
