@@ -165,9 +165,7 @@ def test_hang_ups_after_the_body_are_never_resent(
 
     user = mail_user if imap == "with_sent_folder" else None
     sink = _filing_sink(mail_user, drop_after_body=drop)
-    drafted = seed_drafts(
-        ctx, total, config={**OPEN_WINDOW, "maxDailyOutreach": 1000}, approve=True
-    )
+    seed_drafts(ctx, total, config={**OPEN_WINDOW, "maxDailyOutreach": 1000}, approve=True)
     with smtp_server(sink) as server:
         extra: dict[str, object] = {
             "smtp_host": "127.0.0.1",
@@ -192,7 +190,6 @@ def test_hang_ups_after_the_body_are_never_resent(
         assert statuses == {"sent": total}
     else:
         assert statuses == {"sent": total - 3, "needs_review": 3}
-    assert drafted.draft_ids
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ crash recovery and reconciliation, SMTP outcomes, LinkedIn tasks."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -18,7 +17,7 @@ from commandcentre.agents.models import Agent, AgentMessage
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session, workspace_session
-from commandcentre.errors import Conflict
+from commandcentre.errors import Conflict, NotFound
 from commandcentre.intel.models import Contact
 from commandcentre.outreach import review, sending, suppression
 from commandcentre.outreach.channels.email import outbox_filename
@@ -399,6 +398,5 @@ def test_sends_never_cross_workspaces(ctx: AppContext) -> None:
     theirs = seed_drafts(ctx, 1, slug="theirs")
     with workspace_session(ctx.session_factory, theirs.workspace_id) as session:
         assert session.scalar(select(func.count(Send.id))) == 0
-        with pytest.raises(Exception, match="not found"):
+        with pytest.raises(NotFound, match="send not found"):
             sending.resolve(session, ctx.clock, _sends(ctx, mine)[0].id, "sent", None)
-    assert uuid.UUID(int=0) not in mine.draft_ids

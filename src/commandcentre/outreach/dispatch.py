@@ -32,6 +32,7 @@ from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
 from commandcentre.errors import NotFound
+from commandcentre.followups.rules import add_business_days
 from commandcentre.intel.models import Contact
 from commandcentre.outreach import pacing, suppression, timing
 from commandcentre.outreach.channels.email import SendOutcome, SendReceipt
@@ -249,7 +250,7 @@ class _Decision:
             )
         author = session.get(Agent, send.agent_id) if send.agent_id else None
         agent = pacing.outreach_agent(session, send.agent_id)
-        config = pacing.outreach_config(session, send.agent_id)
+        config = OutreachConfig.model_validate(agent.config if agent is not None else {})
         for who in {a for a in (author, agent) if a is not None}:
             if who.paused_at is not None:
                 return self._later(self.now + PAUSED_RECHECK, f"the {who.name} agent is paused")
@@ -548,7 +549,7 @@ def _tell_followup(session: Session, clock: Clock, send: Send, draft: OutreachDr
         "sendId": str(send.id),
         "messageId": send.message_id,
         "sentAt": sent_at.isoformat(),
-        "followupDate": add_business_days(sent_at, config.followupDelayDays).date().isoformat(),
+        "followupDate": add_business_days(sent_at.date(), config.followupDelayDays).isoformat(),
     }
     try:
         Bus(session=session, clock=clock, sender=outreach).notify(
@@ -556,16 +557,6 @@ def _tell_followup(session: Session, clock: Clock, send: Send, draft: OutreachDr
         )
     except NotFound:
         log.info("workspace %s has no Follow-up agent to tell", send.workspace_id)
-
-
-def add_business_days(start: datetime, days: int) -> datetime:
-    current = start
-    added = 0
-    while added < days:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            added += 1
-    return current
 
 
 def _mark_address_invalid(session: Session, clock: Clock, send: Send) -> None:

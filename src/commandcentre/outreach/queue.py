@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from commandcentre.agents.models import Agent
 from commandcentre.db.scoping import current_workspace
-from commandcentre.errors import NotFound
 from commandcentre.intel.models import Contact, Event, Opportunity
 from commandcentre.outreach import drafts as drafting
 from commandcentre.outreach.models import SEND_STATUSES, OutreachDraft, Send
@@ -244,10 +243,3 @@ def send_rows(session: Session, sends: list[Send], now: datetime) -> list[SendRo
         )
         for s in sends
     ]
-
-
-def send_or_404(session: Session, send_id: uuid.UUID) -> Send:
-    send = session.get(Send, send_id)
-    if send is None:
-        raise NotFound("send not found")
-    return send

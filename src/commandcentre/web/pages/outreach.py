@@ -390,7 +390,7 @@ def resolve(
     outcome: Annotated[str, Form()] = "",
     back: Annotated[str, Form()] = "sends",
 ) -> Response:
-    send = queue.send_or_404(session, require_uuid(send_id, "send"))
+    send = sending.get_send_or_404(session, require_uuid(send_id, "send"))
     where = _back(back)
     # Errors on the queue page sit with the draft, on the sends page with the send.
     key = send.draft_id if where == "queue" else send.id
