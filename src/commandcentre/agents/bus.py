@@ -25,8 +25,13 @@ DEFAULT_REQUEST_TIMEOUT = timedelta(hours=1)
 ESCALATION_CHOICES = ["acknowledge", "retry", "cancel"]
 
 
+def find_agent(session: Session, agent_type: str) -> Agent | None:
+    """The workspace's agent of this type (there is one per type), if it has one."""
+    return session.scalar(select(Agent).where(Agent.agent_type == agent_type))
+
+
 def agent_by_type(*, session: Session, agent_type: str) -> Agent:
-    agent = session.scalar(select(Agent).where(Agent.agent_type == agent_type))
+    agent = find_agent(session, agent_type)
     if agent is None:
         raise NotFound(f"this workspace has no {agent_type} agent")
     return agent

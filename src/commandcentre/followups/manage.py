@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity
+from commandcentre.agents.bus import find_agent
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import current_workspace
@@ -324,7 +325,7 @@ def skip(
 def _rules(session: Session, row: FollowUp, zone: str) -> FollowupRules:
     agent = session.get(Agent, row.agent_id) if row.agent_id else None
     if agent is None:
-        agent = session.scalars(select(Agent).where(Agent.agent_type == "followup")).first()
+        agent = find_agent(session, "followup")
     if agent is None:
         return FollowupRules(default_tz=zone)
     return schedule.rules_for(session, agent, zone)

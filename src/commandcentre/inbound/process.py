@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity
-from commandcentre.agents.bus import Bus
+from commandcentre.agents.bus import Bus, find_agent
 from commandcentre.agents.config import FollowupConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
@@ -215,7 +215,7 @@ def _reply(
 ) -> None:
     if contact.outreach_status in ("new", "queued", "contacted"):
         contact.outreach_status = "not_interested" if found.sentiment == "negative" else "replied"
-    followup = session.scalars(select(Agent).where(Agent.agent_type == "followup")).first()
+    followup = find_agent(session, "followup")
     config = FollowupConfig.model_validate(followup.config if followup else {})
     stopped = [contact.id]
     if config.cancelColleaguesOnReply and contact.account_id is not None:
@@ -228,7 +228,7 @@ def _reply(
         )
     cancel_for_contact(session, clock, stopped, "the contact replied")
     _reject_pending_followups(session, clock, contact.id, "the contact replied")
-    outreach = session.scalars(select(Agent).where(Agent.agent_type == "outreach")).first()
+    outreach = find_agent(session, "outreach")
     counts: dict[str, float] = {"responses_received": 1}
     if send is not None and send.sent_at is not None:
         counts["total_response_seconds"] = max(
@@ -286,7 +286,7 @@ def _reject_pending_followups(
 
 
 def _log(session: Session, clock: Clock, contact: Contact, text: str, row: InboundMessage) -> None:
-    followup = session.scalars(select(Agent).where(Agent.agent_type == "followup")).first()
+    followup = find_agent(session, "followup")
     activity.record(
         session=session,
         clock=clock,

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.agents import activity, claims
-from commandcentre.agents.bus import Bus
+from commandcentre.agents.bus import Bus, find_agent
 from commandcentre.agents.config import FollowupConfig, OutreachConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
@@ -540,7 +540,7 @@ def _tell_followup(session: Session, clock: Clock, send: Send, draft: OutreachDr
     outreach = session.get(Agent, send.agent_id) if send.agent_id else None
     if outreach is None or draft is None or draft.followup_number > 0:
         return
-    followup = session.scalar(select(Agent).where(Agent.agent_type == "followup"))
+    followup = find_agent(session, "followup")
     config = FollowupConfig.model_validate(followup.config if followup else {})
     sent_at = send.sent_at or clock.now()
     payload = {

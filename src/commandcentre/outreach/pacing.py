@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from commandcentre.agents.bus import find_agent
 from commandcentre.agents.config import OutreachConfig
 from commandcentre.agents.models import Agent
 
@@ -15,7 +15,7 @@ from commandcentre.agents.models import Agent
 def outreach_agent(session: Session, agent_id: uuid.UUID | None = None) -> Agent | None:
     agent = session.get(Agent, agent_id) if agent_id is not None else None
     if agent is None or agent.agent_type != "outreach":
-        agent = session.scalars(select(Agent).where(Agent.agent_type == "outreach")).first()
+        agent = find_agent(session, "outreach")
     return agent
 
 
