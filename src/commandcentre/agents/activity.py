@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,17 +139,24 @@ def _upsert_metrics(
         "updated_at": now,
         **counts,
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(AgentMetrics).values(**values)
-    stmt = stmt.on_conflict_do_update(
+    stmt = _upsert_statement(session.get_bind().dialect.name, tuple(sorted(counts)))
+    # Core statement: not filtered by the session's workspace (the row carries its own).
+    session.execute(stmt, values, execution_options={"include_all_workspaces": True})
+
+
+@functools.cache
+def _upsert_statement(dialect: str, names: tuple[str, ...]) -> Any:
+    """Built once per dialect and set of counters: building an upsert costs far more than
+    running it, and the same statement object lets SQLAlchemy reuse its compiled form."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(AgentMetrics)
+    return stmt.on_conflict_do_update(
         index_elements=["agent_id", "metric_date"],
         set_={
-            **{name: getattr(AgentMetrics, name) + stmt.excluded[name] for name in counts},
+            **{name: getattr(AgentMetrics, name) + stmt.excluded[name] for name in names},
             "updated_at": stmt.excluded.updated_at,
         },
     )
-    # Core statement: not filtered by the session's workspace (the row carries its own).
-    session.execute(stmt, execution_options={"include_all_workspaces": True})
 
 
 def derive_status(*, session: Session, agent: Agent) -> str:

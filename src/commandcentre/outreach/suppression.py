@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -95,13 +96,31 @@ def list_(session: Session) -> list[Suppression]:
 
 def is_suppressed(session: Session, email: str) -> Suppression | None:
     """The entry that blocks this address (exact match first), or `None`."""
-    address = email.strip().lower()
-    domain = address.rpartition("@")[2].rstrip(".")
-    if not address:
-        return None
-    conditions = [(Suppression.kind == "email") & (Suppression.value == address)]
-    if domain:
-        conditions.append((Suppression.kind == "domain") & (Suppression.value == domain))
-    found = list(session.scalars(select(Suppression).where(or_(*conditions))))
-    found.sort(key=lambda s: s.kind != "email")
-    return found[0] if found else None
+    return suppressed_among(session, [email]).get(email)
+
+
+def suppressed_among(session: Session, emails: Iterable[str]) -> dict[str, Suppression]:
+    """The blocking entry of each address that is suppressed (exact match before domain),
+    keyed by the address as given; one query for the lot."""
+    keys: dict[str, tuple[str, str]] = {}
+    for email in emails:
+        address = email.strip().lower()
+        if address:
+            keys[email] = (address, address.rpartition("@")[2].rstrip("."))
+    if not keys:
+        return {}
+    addresses = {address for address, _ in keys.values()}
+    domains = {domain for _, domain in keys.values() if domain}
+    conditions = [(Suppression.kind == "email") & (Suppression.value.in_(addresses))]
+    if domains:
+        conditions.append((Suppression.kind == "domain") & (Suppression.value.in_(domains)))
+    entries = {
+        (row.kind, row.value): row
+        for row in session.scalars(select(Suppression).where(or_(*conditions)))
+    }
+    found: dict[str, Suppression] = {}
+    for email, (address, domain) in keys.items():
+        entry = entries.get(("email", address)) or entries.get(("domain", domain))
+        if entry is not None:
+            found[email] = entry
+    return found
