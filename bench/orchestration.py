@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the local model server lives with the test helpers
 
 import commandcentre.db.models  # noqa: E402, F401  (every table mapped before the first flush)
-from cctest.model_server import ModelServer, grounded  # noqa: E402
+from cctest.model_server import GroundedModelProcess  # noqa: E402
 from commandcentre.agents import bus, tasks  # noqa: E402
 from commandcentre.agents.models import AgentMessage, AgentTask  # noqa: E402
 from commandcentre.agents.pumps import Pumps  # noqa: E402
@@ -144,7 +144,7 @@ class Scenario:
 
 
 def make_context(
-    url: str, data_dir: Path, server: ModelServer | None, concurrency: int
+    url: str, data_dir: Path, server: GroundedModelProcess | None, concurrency: int
 ) -> AppContext:
     options: dict[str, Any] = {}
     if server is not None:
@@ -386,11 +386,13 @@ def scratch_sqlite() -> Iterator[tuple[str, Path]]:
 
 
 @contextmanager
-def model(latency: float, offline: bool) -> Iterator[ModelServer | None]:
+def model(latency: float, offline: bool) -> Iterator[GroundedModelProcess | None]:
+    """The model answers from a process of its own, as a provider would: serving HTTP is
+    not the orchestration's cost."""
     if offline:
         yield None
         return
-    with ModelServer(grounded(delay=latency)) as server:
+    with GroundedModelProcess(delay=latency) as server:
         yield server
 
 
@@ -450,7 +452,7 @@ def run_scenario(
         stages=stages,
         wall_s=total,
         ms_per_workflow=total * 1000 / workflows,
-        model_requests=len(server.requests) if server else 0,
+        model_requests=server.requests if server else 0,
         max_in_flight=server.max_in_flight if server else 0,
         sent=sent,
         followups=followups,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import multiprocessing
 import re
 import threading
 import uuid
@@ -19,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
@@ -188,6 +190,9 @@ class ModelServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave as two writes; with Nagle on, the body waits for the
+            # client's delayed ACK (40 ms), which no real provider adds.
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -368,6 +373,43 @@ def malformed(recorded: Recorded) -> Answer:
     if is_anthropic(recorded):
         return anthropic_ok(text="Sure! Here is a lovely message, no JSON though.")
     return openai_ok('{"subject": 42, "body": ')
+
+
+# --- in a process of its own -----------------------------------------------------------------
+
+
+def _serve_grounded(delay: float, conn: Connection) -> None:
+    with ModelServer(grounded(delay=delay)) as server:
+        conn.send(server.url)
+        conn.recv()  # until the parent is done
+        conn.send((len(server.requests), server.max_in_flight))
+
+
+class GroundedModelProcess:
+    """The grounded model served from a child process, as a real provider runs elsewhere:
+    its HTTP handling does not take CPU time or the interpreter lock from the process being
+    measured. Benches read ``requests`` and ``max_in_flight`` after leaving the block."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.url = ""
+        self.requests = 0
+        self.max_in_flight = 0
+
+    def __enter__(self) -> GroundedModelProcess:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_grounded, args=(self.delay, child), daemon=True
+        )
+        self._process.start()
+        self.url = self._conn.recv()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._conn.send("stop")
+        self.requests, self.max_in_flight = self._conn.recv()
+        self._process.join(timeout=10)
 
 
 # --- agent tests against the server -------------------------------------------------------------

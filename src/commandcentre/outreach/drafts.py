@@ -27,6 +27,7 @@ from commandcentre.agents import activity
 from commandcentre.agents.config import OutreachConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
+from commandcentre.db.base import new_id
 from commandcentre.db.scoping import current_workspace
 from commandcentre.errors import Conflict, InvalidInput, NotFound
 from commandcentre.intel.models import (
@@ -73,64 +74,105 @@ def _fact(facts: list[Fact], field: str, value: str | None) -> None:
         facts.append(Fact(field=field, value=value.strip()))
 
 
-def _talk(session: Session, contact: Contact, event_id: uuid.UUID) -> EventSession | None:
-    return session.scalars(
-        select(EventSession)
-        .join(Appearance, Appearance.session_id == EventSession.id)
-        .where(Appearance.contact_id == contact.id, Appearance.event_id == event_id)
+def _talks(
+    session: Session, contact_ids: Sequence[uuid.UUID], event_id: uuid.UUID
+) -> dict[uuid.UUID, EventSession]:
+    """Each contact's first talk at the event."""
+    rows = session.execute(
+        select(Appearance.contact_id, EventSession)
+        .join(EventSession, Appearance.session_id == EventSession.id)
+        .where(Appearance.contact_id.in_(contact_ids), Appearance.event_id == event_id)
         .order_by(EventSession.starts_at, EventSession.created_at)
-        .limit(1)
-    ).first()
+    ).all()
+    talks: dict[uuid.UUID, EventSession] = {}
+    for contact_id, talk in rows:
+        talks.setdefault(contact_id, talk)
+    return talks
 
 
-def _account(session: Session, contact: Contact, opportunity: Opportunity) -> Account | None:
-    # The account the opportunity was built on says why this person matters here.
-    account_id = session.scalar(
-        select(OpportunityContact.account_id).where(
-            OpportunityContact.opportunity_id == opportunity.id,
-            OpportunityContact.contact_id == contact.id,
+def _accounts(
+    session: Session, contacts: Sequence[Contact], opportunity: Opportunity
+) -> dict[uuid.UUID, Account]:
+    """The account each contact matters for here: the one the opportunity was built on,
+    else the contact's own."""
+    chosen = dict(
+        session.execute(
+            select(OpportunityContact.contact_id, OpportunityContact.account_id).where(
+                OpportunityContact.opportunity_id == opportunity.id,
+                OpportunityContact.contact_id.in_([c.id for c in contacts]),
+                OpportunityContact.account_id.is_not(None),
+            )
+        ).all()
+    )
+    for contact in contacts:
+        if contact.id not in chosen and contact.account_id is not None:
+            chosen[contact.id] = contact.account_id
+    wanted = set(chosen.values())
+    loaded = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(wanted)))}
+    return {cid: loaded[aid] for cid, aid in chosen.items() if aid in loaded}
+
+
+def _intel(session: Session, account_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[AccountIntel]]:
+    """The latest few intel notes of each account."""
+    notes: dict[uuid.UUID, list[AccountIntel]] = {}
+    if not account_ids:
+        return notes
+    rows = session.scalars(
+        select(AccountIntel)
+        .where(AccountIntel.account_id.in_(account_ids))
+        # Undated notes sort after dated ones on every backend.
+        .order_by(
+            AccountIntel.noted_on.is_(None),
+            AccountIntel.noted_on.desc(),
+            AccountIntel.created_at.desc(),
         )
     )
-    if account_id is not None:
-        return session.get(Account, account_id)
-    return contact.account
+    for item in rows:
+        kept = notes.setdefault(item.account_id, [])
+        if len(kept) < MAX_INTEL_FACTS:
+            kept.append(item)
+    return notes
 
 
 def facts_for(session: Session, contact: Contact, opportunity: Opportunity) -> list[Fact]:
     """Only the fields a first message needs about this one contact at this one event."""
-    facts: list[Fact] = []
-    _fact(facts, "contact.full_name", contact.full_name)
-    _fact(facts, "contact.title", contact.title)
-    _fact(facts, "contact.organisation", contact.organisation)
+    return facts_for_many(session, [contact], opportunity)[contact.id]
+
+
+def facts_for_many(
+    session: Session, contacts: Sequence[Contact], opportunity: Opportunity
+) -> dict[uuid.UUID, list[Fact]]:
+    """facts_for of several contacts of one opportunity, with a handful of queries in all."""
     event = session.get(Event, opportunity.event_id)
-    talk = _talk(session, contact, opportunity.event_id)
-    if talk is not None:
-        _fact(facts, "session.title", talk.title)
-        _fact(facts, "session.abstract", talk.abstract)
-    if event is not None:
-        _fact(facts, "event.name", event.name)
-        _fact(facts, "event.start_date", event.start_date.isoformat() if event.start_date else None)
-        _fact(facts, "event.city", event.city)
-    account = _account(session, contact, opportunity)
-    if account is not None:
-        _fact(facts, "account.name", account.name)
-        intel = session.scalars(
-            select(AccountIntel)
-            .where(AccountIntel.account_id == account.id)
-            # Undated notes sort after dated ones on every backend.
-            .order_by(
-                AccountIntel.noted_on.is_(None),
-                AccountIntel.noted_on.desc(),
-                AccountIntel.created_at.desc(),
-            )
-            .limit(MAX_INTEL_FACTS)
-        )
-        for item in intel:
-            _fact(facts, f"intel.{item.id}.title", item.title)
-    if talk is None:
-        # A bio is long, self-written text; it only earns its place when there is no talk.
-        _fact(facts, "contact.bio", contact.bio)
-    return facts
+    ids = [c.id for c in contacts]
+    talks = _talks(session, ids, opportunity.event_id) if ids else {}
+    accounts = _accounts(session, contacts, opportunity) if ids else {}
+    intel = _intel(session, {a.id for a in accounts.values()})
+    found: dict[uuid.UUID, list[Fact]] = {}
+    for contact in contacts:
+        facts: list[Fact] = []
+        _fact(facts, "contact.full_name", contact.full_name)
+        _fact(facts, "contact.title", contact.title)
+        _fact(facts, "contact.organisation", contact.organisation)
+        talk = talks.get(contact.id)
+        if talk is not None:
+            _fact(facts, "session.title", talk.title)
+            _fact(facts, "session.abstract", talk.abstract)
+        if event is not None:
+            start = event.start_date.isoformat() if event.start_date else None
+            _fact(facts, "event.name", event.name)
+            _fact(facts, "event.start_date", start)
+            _fact(facts, "event.city", event.city)
+        account = accounts.get(contact.id)
+        if account is not None:
+            _fact(facts, "account.name", account.name)
+            for item in intel.get(account.id, []):
+                _fact(facts, f"intel.{item.id}.title", item.title)
+        if talk is None:
+            # A bio is long, self-written text; it only earns its place when there is no talk.
+            _fact(facts, "contact.bio", contact.bio)
+        found[contact.id] = facts
+    return found
 
 
 def channel_for(contact: Contact) -> tuple[Channel, str] | None:
@@ -225,17 +267,21 @@ def _plan(
             select(OutreachDraft.contact_id).where(OutreachDraft.opportunity_id == opportunity.id)
         )
     )
-    planned: list[_Planned] = []
+    candidates: list[tuple[Contact, Channel, str]] = []
     for contact in _contacts(session, opportunity, contact_ids):
         if contact.id in already or contact.outreach_status in SKIPPED_OUTREACH_STATUSES:
             continue
         route = channel_for(contact)
-        if route is None:
-            continue
-        channel, recipient = route
-        if channel == "email" and suppression.is_suppressed(session, recipient) is not None:
-            continue
-        facts = facts_for(session, contact, opportunity)
+        if route is not None:
+            already.add(contact.id)
+            candidates.append((contact, *route))
+    blocked = suppression.suppressed_among(
+        session, [recipient for _, channel, recipient in candidates if channel == "email"]
+    )
+    candidates = [c for c in candidates if not (c[1] == "email" and c[2] in blocked)]
+    facts = facts_for_many(session, [contact for contact, _, _ in candidates], opportunity)
+    planned: list[_Planned] = []
+    for contact, channel, recipient in candidates:
         request = DraftRequest(
             recipient_name=contact.full_name,
             recipient_first_name=contact.first_name or "",
@@ -244,11 +290,10 @@ def _plan(
             tone=tone,
             channel=channel,
             ask=FIRST_MESSAGE_ASK,
-            facts=facts,
+            facts=facts[contact.id],
             untrusted_fields=set(UNTRUSTED_FIELDS),
         )
-        already.add(contact.id)
-        planned.append(_Planned(contact, channel, recipient, facts, request))
+        planned.append(_Planned(contact, channel, recipient, facts[contact.id], request))
     return planned
 
 
@@ -299,6 +344,7 @@ def _store(
     contact, channel = plan.contact, plan.channel
     flags = list(result.flags)
     draft = OutreachDraft(
+        id=new_id(),  # known now, so the activity entry needs no flush of its own
         agent_id=agent.id,
         task_id=task_id,
         contact_id=contact.id,
@@ -327,8 +373,8 @@ def _store(
     # Any flag (injection, fallback, regeneration) means a person must read it first.
     draft.status = "pending_approval"
     session.add(draft)
-    session.flush()
     if config.autoApprove and not flags:
+        session.flush()
         review.mark_approved(session, clock, draft, user_id=None)
     activity.record(
         session=session,

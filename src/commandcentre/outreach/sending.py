@@ -8,6 +8,7 @@ done, and resolve a send that needs a person's review.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -24,29 +25,41 @@ from commandcentre.pagination import Page, paginate
 def enqueue(session: Session, clock: Clock, draft: OutreachDraft) -> Send:
     """Queue the approved draft: email waits out the undo delay (and its suggested time);
     LinkedIn becomes a task for the user."""
-    if draft.approval_hash is None:
+    return enqueue_many(session, clock, [draft])[0]
+
+
+def enqueue_many(session: Session, clock: Clock, drafts: Sequence[OutreachDraft]) -> list[Send]:
+    """enqueue for several approved drafts, reading each agent's settings once."""
+    if any(draft.approval_hash is None for draft in drafts):
         raise Conflict("only an approved draft can be sent")
-    config = pacing.outreach_config(session, draft.agent_id)
     now = clock.now()
-    not_before = now + timedelta(seconds=config.undoDelaySeconds)
-    if draft.suggested_send_at is not None and draft.suggested_send_at > not_before:
-        not_before = draft.suggested_send_at
-    send = Send(
-        draft_id=draft.id,
-        agent_id=draft.agent_id,
-        contact_id=draft.contact_id,
-        channel=draft.channel,
-        recipient=draft.recipient,
-        subject=draft.subject,
-        approval_hash=draft.approval_hash,
-        status="manual" if draft.channel == "linkedin" else "queued",
-        not_before=not_before,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(send)
+    delays: dict[uuid.UUID | None, timedelta] = {}
+    sends: list[Send] = []
+    for draft in drafts:
+        if draft.agent_id not in delays:
+            config = pacing.outreach_config(session, draft.agent_id)
+            delays[draft.agent_id] = timedelta(seconds=config.undoDelaySeconds)
+        not_before = now + delays[draft.agent_id]
+        if draft.suggested_send_at is not None and draft.suggested_send_at > not_before:
+            not_before = draft.suggested_send_at
+        sends.append(
+            Send(
+                draft_id=draft.id,
+                agent_id=draft.agent_id,
+                contact_id=draft.contact_id,
+                channel=draft.channel,
+                recipient=draft.recipient,
+                subject=draft.subject,
+                approval_hash=draft.approval_hash,
+                status="manual" if draft.channel == "linkedin" else "queued",
+                not_before=not_before,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.add_all(sends)
     session.flush()
-    return send
+    return sends
 
 
 def send_for(session: Session, draft_id: uuid.UUID) -> Send | None:
