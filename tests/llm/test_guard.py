@@ -186,31 +186,27 @@ def test_degraded_results_are_not_cached(
 def test_concurrent_insert_of_the_same_key_keeps_the_winner(
     ctx: AppContext, clock: ManualClock, seeded: Seeded
 ) -> None:
-    class RacingGuard(GuardedWriter):
-        """Another worker stores the same key between our store's lookup and its insert."""
-
-        lookups = 0
-
-        def _entry(self, key: str) -> LlmCacheEntry | None:
-            self.lookups += 1
-            if self.lookups == 1:  # the cache check before the call
-                return super()._entry(key)
-            self.session.add(
-                LlmCacheEntry(
-                    cache_key=key,
-                    model="gpt-4o-mini",
-                    response={"subject": "S", "body": "the winner", "writer": "openai:gpt-4o"},
-                    created_at=clock.now(),
-                    expires_at=None,
-                )
-            )
-            self.session.flush()
-            return None
-
     inner = FakeWriter()
     with workspace_session(ctx.session_factory, seeded.workspace_id) as session:
-        racing = RacingGuard(
-            inner,
+
+        class RacingWriter(FakeWriter):
+            """Another worker stores the same answer while our call is with the model."""
+
+            def draft(self, request: DraftRequest) -> DraftResult:
+                session.add(
+                    LlmCacheEntry(
+                        cache_key=cache_key(inner.name, request),
+                        model="gpt-4o-mini",
+                        response={"subject": "S", "body": "the winner", "writer": "openai:gpt-4o"},
+                        created_at=clock.now(),
+                        expires_at=None,
+                    )
+                )
+                session.flush()
+                return inner.draft(request)
+
+        racing = GuardedWriter(
+            RacingWriter(),
             session=session,
             clock=clock,
             agent_id=_agent(seeded),

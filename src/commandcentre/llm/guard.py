@@ -47,10 +47,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from commandcentre.clock import Clock
+from commandcentre.db.base import new_id
 from commandcentre.db.scoping import current_workspace
 from commandcentre.llm.models import LlmCacheEntry, LlmUsage
 from commandcentre.llm.pricing import cost_usd
@@ -79,6 +81,12 @@ class Budget:
     max_calls: int | None = None
     max_tokens: int | None = None
     max_cost_usd: float | None = None
+
+    @property
+    def limited(self) -> bool:
+        return not (
+            self.max_calls is None and self.max_tokens is None and self.max_cost_usd is None
+        )
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,7 @@ class GuardedWriter:
         # Guards the session (not thread-safe) and the in-flight count.
         self.lock: AbstractContextManager[object] = lock or threading.RLock()
         self._in_flight = 0
+        self._stale: dict[str, LlmCacheEntry] = {}
 
     def draft(self, request: DraftRequest) -> DraftResult:
         key = cache_key(self.inner.name, request)
@@ -219,10 +228,11 @@ class GuardedWriter:
                 provider, model = split_writer_name(hit.writer or self.inner.name)
                 self._record(provider=provider, model=model, cached=True)
                 return hit
-            totals = usage_today(self.session, self.clock, self.agent_id)
-            refusal = budget_refusal(self.budget, totals, in_flight=self._in_flight)
-            if refusal is not None:
-                raise refusal
+            if self.budget.limited:
+                totals = usage_today(self.session, self.clock, self.agent_id)
+                refusal = budget_refusal(self.budget, totals, in_flight=self._in_flight)
+                if refusal is not None:
+                    raise refusal
             self._in_flight += 1
 
         started = time.perf_counter()
@@ -276,6 +286,8 @@ class GuardedWriter:
         entry = self._entry(key)
         if entry is None:
             return None
+        # A stale row is refreshed in place when the new answer is stored.
+        self._stale[key] = entry
         if entry.expires_at is not None and entry.expires_at <= self.clock.now():
             return None
         try:
@@ -291,7 +303,7 @@ class GuardedWriter:
         response: dict[str, Any] = result.model_dump(
             mode="json", include=set(DraftResult.model_fields)
         )
-        existing = self._entry(key)
+        existing = self._stale.pop(key, None)
         if existing is not None:
             # Expired (or unreadable) entry for the same key: refresh it in place, since the
             # unique key forbids a second row.
@@ -299,22 +311,24 @@ class GuardedWriter:
             existing.response = response
             existing.created_at = now
             existing.expires_at = expires_at
-            self.session.flush()
             return
-        entry = LlmCacheEntry(
-            cache_key=key,
-            model=model[:_MODEL_LEN],
-            response=response,
-            created_at=now,
-            expires_at=expires_at,
+        insert = (
+            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         )
-        try:
-            # A savepoint, so another worker caching the same answer first costs only this insert.
-            with self.session.begin_nested():
-                self.session.add(entry)
-                self.session.flush()
-        except IntegrityError:
-            pass
+        # Another worker caching the same answer first is no error: its row stands.
+        self.session.execute(
+            insert(LlmCacheEntry)
+            .values(
+                id=new_id(),
+                workspace_id=current_workspace(self.session),
+                cache_key=key,
+                model=model[:_MODEL_LEN],
+                response=response,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            .on_conflict_do_nothing(index_elements=["workspace_id", "cache_key"])
+        )
 
     def _entry(self, key: str) -> LlmCacheEntry | None:
         """The row for ``key`` in this workspace, live or expired."""
@@ -354,4 +368,3 @@ class GuardedWriter:
                 created_at=self.clock.now(),
             )
         )
-        self.session.flush()

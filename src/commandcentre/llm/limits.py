@@ -109,11 +109,15 @@ def own_transactions(factory: sessionmaker[Session]) -> Transaction[T]:
 
 
 def inside(session: Session, lock: AbstractContextManager[object] | None = None) -> Transaction[T]:
-    """Each operation in a savepoint of ``session``, serialised by ``lock`` (SQLite)."""
+    """Each operation in ``session``'s own transaction, serialised by ``lock`` (SQLite).
+
+    No savepoint of its own: the operations are single conditional UPDATEs (the one insert
+    that may race has its savepoint), and an error fails the caller's work as a whole.
+    """
     guard: AbstractContextManager[object] = lock if lock is not None else nullcontext()
 
     def run(fn: Callable[[Session], T]) -> T:
-        with guard, session.begin_nested():
+        with guard:
             return fn(session)
 
     return run
@@ -161,6 +165,8 @@ class ProviderLimits:
         self.clock = clock
         self._sleep = sleep
         self._slots = _semaphore(self.key, config.concurrency)
+        # Per thread: whether its last take() saw a closed breaker with no failures counted.
+        self._seen = threading.local()
 
     def _run(self, fn: Callable[[Session], T]) -> T:
         return self._tx(fn)  # type: ignore[return-value]
@@ -187,15 +193,20 @@ class ProviderLimits:
         raise CircuitOpen(self.key, self.clock.now())
 
     def _take_once(self, session: Session) -> CircuitOpen | float | None:
-        admitted = self._admit_once(session)
+        row = self._row(session)
+        admitted = self._admit_once(session, row)
         if admitted is not None:
             # Open (refused), or another caller won the half-open probe: look again.
             return admitted if isinstance(admitted, CircuitOpen) else None
         # Admitted (possibly as the probe, which must not be lost to a retry): a lost token
-        # race is retried inside this transaction, which sees the winner's commit.
+        # race is retried inside this transaction, which sees the winner's commit. The row
+        # read for admission serves the first try unless the probe just changed it.
+        first: LimitRow | None = row if row.open_until is None else None
         for _ in range(_CAS_ATTEMPTS):
-            wait = self._reserve_once(session)
+            wait = self._reserve_once(session, first)
+            first = None
             if wait is not None:
+                self._seen.healthy = row.failures == 0 and row.open_until is None
                 return wait
         return 1.0 / self.config.rate
 
@@ -209,8 +220,10 @@ class ProviderLimits:
                 raise verdict
         raise CircuitOpen(self.key, self.clock.now())
 
-    def _admit_once(self, session: Session) -> CircuitOpen | bool | None:
-        row = self._row(session)
+    def _admit_once(
+        self, session: Session, row: LimitRow | None = None
+    ) -> CircuitOpen | bool | None:
+        row = row or self._row(session)
         now = self.clock.now()
         if row.open_until is None:
             return None
@@ -234,8 +247,8 @@ class ProviderLimits:
         # Pathological contention: behave as if the bucket were empty rather than fail.
         return 1.0 / self.config.rate
 
-    def _reserve_once(self, session: Session) -> float | None:
-        row = self._row(session)
+    def _reserve_once(self, session: Session, row: LimitRow | None = None) -> float | None:
+        row = row or self._row(session)
         now = self.clock.now()
         elapsed = max(0.0, (now - row.refilled_at).total_seconds())
         level = min(self.config.burst, row.tokens + elapsed * self.config.rate) - 1.0
@@ -256,6 +269,11 @@ class ProviderLimits:
     # ------------------------------------------------------------------ outcomes
 
     def succeeded(self) -> None:
+        if getattr(self._seen, "healthy", False):
+            # The breaker was closed with no failures counted when this request was admitted:
+            # nothing to reset, so no write (a failure recorded meanwhile by another caller
+            # stays counted, which errs towards opening the breaker).
+            return
         now = self.clock.now()
         # No row yet means nothing to reset; the usual case changes no row at all.
         self._run(
