@@ -192,7 +192,7 @@ def test_concurrent_insert_of_the_same_key_keeps_the_winner(
         class RacingWriter(FakeWriter):
             """Another worker stores the same answer while our call is with the model."""
 
-            def draft(self, request: DraftRequest) -> DraftResult:
+            def draft(self, request: DraftRequest) -> ModelDraftResult:
                 session.add(
                     LlmCacheEntry(
                         cache_key=cache_key(inner.name, request),
