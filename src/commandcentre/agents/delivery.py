@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from commandcentre.agents import activity, bus, claims
 from commandcentre.agents.base import AgentContext
-from commandcentre.agents.config import CONFIG_MODELS
+from commandcentre.agents.config import CONFIG_MODELS, AgentConfig
 from commandcentre.agents.models import Agent, AgentMessage
 from commandcentre.agents.registry import agent_for
 from commandcentre.clock import Clock
-from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
+from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
 
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(minutes=2)
+DEADLOCK_RETRIES = 3
 
 
 def claim_due(
@@ -60,39 +64,197 @@ def claim_due(
 def deliver(
     *, factory: sessionmaker[Session], clock: Clock, message_id: uuid.UUID, worker: str
 ) -> str | None:
-    """Hand one claimed message to its recipient; effects and delivery commit together."""
-    with claims.system_transaction(factory) as session:
-        held = claims.hold(
-            session,
-            AgentMessage,
-            message_id,
-            conditions=[AgentMessage.status == "pending", AgentMessage.claimed_by == worker],
+    """Hand one claimed message to its recipient; see deliver_batch."""
+    return deliver_batch(factory=factory, clock=clock, message_ids=[message_id], worker=worker)[0]
+
+
+def deliver_batch(
+    *,
+    factory: sessionmaker[Session],
+    clock: Clock,
+    message_ids: list[uuid.UUID],
+    worker: str,
+) -> list[str | None]:
+    """Hand claimed messages to their recipients in one transaction, each in its own savepoint.
+
+    A message's effects and its delivered status commit together, and a crash anywhere
+    leaves nothing half-done: the transaction rolls back, the leases run out and the
+    messages are due again (handlers are idempotent). A failing handler rolls back only its
+    own savepoint and the message is retried later (or dead). Sharing the transaction, the
+    lookups and the counter updates is what makes small messages cheap. Returns each
+    message's new status, None where this worker's claim was lost.
+    """
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            with (
+                claims.worker_session(factory) as session,
+                session.begin(),
+                activity.deferred_metrics(session, clock),
+            ):
+                batch = _hold_all(session=session, message_ids=message_ids, worker=worker)
+                _prepare(session=session, batch=batch)
+                done = {
+                    message.id: _deliver_one(
+                        session=session, clock=clock, batch=batch, message=message
+                    )
+                    for message in batch.messages
+                }
+                _unbind(session)
+                _mark_delivered(
+                    session=session,
+                    clock=clock,
+                    message_ids=[m for m, status in done.items() if status == "delivered"],
+                )
+            return [done.get(message_id) for message_id in message_ids]
+        except OperationalError as exc:
+            # Nothing was committed; the claims are still ours, so running again is safe.
+            if attempt == DEADLOCK_RETRIES or not _is_deadlock(exc):
+                raise
+            log.info("delivery batch deadlocked, retrying (%d)", attempt + 1)
+    raise AssertionError("unreachable")
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The held messages (oldest first) and their recipients, kept referenced for the
+    transaction: the session's identity map holds rows only weakly."""
+
+    messages: list[AgentMessage]
+    recipients: dict[uuid.UUID, Agent]
+    configs: dict[uuid.UUID, AgentConfig] = field(default_factory=dict)
+
+
+def _hold_all(*, session: Session, message_ids: list[uuid.UUID], worker: str) -> _Batch:
+    """Lock the batch's messages this worker still owns, then load them and their recipients.
+
+    Locking first, before any side effect, is how a worker whose lease was taken over
+    finds out now rather than after it acted.
+    """
+    _unbind(session)
+    if not message_ids:
+        return _Batch([], {})
+    held = list(
+        session.scalars(
+            update(AgentMessage)
+            .where(
+                AgentMessage.id.in_(message_ids),
+                AgentMessage.status == "pending",
+                AgentMessage.claimed_by == worker,
+            )
+            # A no-op assignment: the point is the lock and the ownership check.
+            .values(claimed_by=AgentMessage.claimed_by)
+            .returning(AgentMessage.id)
+            .execution_options(synchronize_session=False)
         )
-        if not held:
-            return None
-        message = session.get(AgentMessage, message_id)
-        assert message is not None
-        assert message.to_agent_id is not None
-        del session.info[SYSTEM_KEY]
-        bind_workspace(session, message.workspace_id)
-        recipient = session.get(Agent, message.to_agent_id)
-        assert recipient is not None
+    )
+    if not held:
+        return _Batch([], {})
+    messages = list(
+        session.scalars(
+            select(AgentMessage)
+            .where(AgentMessage.id.in_(held))
+            .order_by(AgentMessage.created_at, AgentMessage.id)
+        )
+    )
+    agent_ids = {m.to_agent_id for m in messages if m.to_agent_id is not None}
+    recipients = {
+        agent.id: agent for agent in session.scalars(select(Agent).where(Agent.id.in_(agent_ids)))
+    }
+    return _Batch(messages, recipients)
+
+
+def _prepare(*, session: Session, batch: _Batch) -> None:
+    """Let each recipient look up what its messages need in one go (an optional
+    ``prepare_messages(session, messages)`` on the agent class). Only an optimisation: a
+    failure is logged and each message then finds what it needs by itself."""
+    groups: dict[tuple[uuid.UUID, uuid.UUID], list[AgentMessage]] = {}
+    for message in batch.messages:
+        if message.to_agent_id in batch.recipients:
+            assert message.to_agent_id is not None
+            groups.setdefault((message.workspace_id, message.to_agent_id), []).append(message)
+    for (workspace_id, agent_id), messages in groups.items():
+        prepare = getattr(
+            agent_for(batch.recipients[agent_id].agent_type), "prepare_messages", None
+        )
+        if prepare is None:
+            continue
+        _bind(session, workspace_id)
         try:
             with session.begin_nested():
-                _handle(session=session, clock=clock, recipient=recipient, message=message)
+                prepare(session, messages)
         except Exception as exc:
-            log.warning("message %s failed: %s", message_id, exc)
-            return _failed(session=session, clock=clock, message=message, error=exc)
-        message.status = "delivered"
-        message.read_at = message.read_at or clock.now()
-        message.claimed_by = None
-        message.lease_expires_at = None
-        return message.status
+            log.warning("preparing messages for agent %s failed: %s", agent_id, exc)
+    _unbind(session)
 
 
-def _handle(*, session: Session, clock: Clock, recipient: Agent, message: AgentMessage) -> None:
+def _deliver_one(*, session: Session, clock: Clock, batch: _Batch, message: AgentMessage) -> str:
+    _bind(session, message.workspace_id)
+    recipient = batch.recipients.get(message.to_agent_id) if message.to_agent_id else None
+    before = activity.snapshot_metrics(session)
+    try:
+        if recipient is None:
+            raise LookupError("the recipient agent no longer exists")
+        with session.begin_nested():
+            _handle(session=session, clock=clock, batch=batch, recipient=recipient, message=message)
+    except Exception as exc:
+        log.warning("message %s failed: %s", message.id, exc)
+        activity.restore_metrics(session, before)
+        status = _failed(session=session, clock=clock, message=message, error=exc)
+    else:
+        status = "delivered"  # written for the whole batch at its end (_mark_delivered)
+    # Written now, while the session is still bound to this message's workspace.
+    session.flush()
+    return status
+
+
+def _mark_delivered(*, session: Session, clock: Clock, message_ids: list[uuid.UUID]) -> None:
+    """One statement for the batch's delivered messages, in the transaction of their effects
+    (the rows are locked by _hold_all; the handlers did not touch these columns)."""
+    if not message_ids:
+        return
+    now = clock.now()
+    session.execute(
+        update(AgentMessage)
+        .where(AgentMessage.id.in_(message_ids))
+        .values(status="delivered", read_at=now, claimed_by=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    for message_id in message_ids:
+        message = session.get(AgentMessage, message_id)  # loaded by _hold_all: no query
+        if message is not None:
+            for name, value in (
+                ("status", "delivered"),
+                ("read_at", now),
+                ("claimed_by", None),
+                ("lease_expires_at", None),
+            ):
+                set_committed_value(message, name, value)
+
+
+def _bind(session: Session, workspace_id: uuid.UUID) -> None:
+    session.info.pop(SYSTEM_KEY, None)
+    bind_workspace(session, workspace_id)
+
+
+def _unbind(session: Session) -> None:
+    """Claims and counters span workspaces; every message's rows are flushed by then."""
+    session.info.pop(WORKSPACE_KEY, None)
+    session.info[SYSTEM_KEY] = True
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001")  # deadlock detected, serialization failure
+
+
+def _handle(
+    *, session: Session, clock: Clock, batch: _Batch, recipient: Agent, message: AgentMessage
+) -> None:
     handler = agent_for(recipient.agent_type)
-    config = CONFIG_MODELS[recipient.agent_type].model_validate(recipient.config)
+    config = batch.configs.get(recipient.id)
+    if config is None:
+        config = CONFIG_MODELS[recipient.agent_type].model_validate(recipient.config)
+        batch.configs[recipient.id] = config
     ctx = AgentContext(
         workspace_id=message.workspace_id,
         session=session,
@@ -101,7 +263,6 @@ def _handle(*, session: Session, clock: Clock, recipient: Agent, message: AgentM
         config=config,
         bus=bus.Bus(session=session, clock=clock, sender=recipient),
     )
-    message.read_at = clock.now()
     activity.bump_metrics(
         session=session, clock=clock, agent_id=recipient.id, counts={"messages_received": 1}
     )

@@ -67,23 +67,23 @@ class Pumps:
         return sum(1 for outcome in outcomes if outcome is not None)
 
     def process_messages(self, limit: int = 20) -> int:
+        """Deliver a batch of due messages in one transaction (see delivery.deliver_batch)."""
         if self.stop.is_set():
             return 0
-        done = 0
-        for message_id in delivery.claim_due(
+        claimed = delivery.claim_due(
             factory=self.factory,
             clock=self.clock,
             worker=self.worker,
             limit=limit,
             lease=self.lease,
-        ):
-            if self.stop.is_set():
-                break  # unclaimed by its lease running out; delivery is idempotent
-            if delivery.deliver(
-                factory=self.factory, clock=self.clock, message_id=message_id, worker=self.worker
-            ):
-                done += 1
-        return done
+        )
+        if not claimed or self.stop.is_set():
+            # Unclaimed by their leases running out; delivery is idempotent.
+            return 0
+        statuses = delivery.deliver_batch(
+            factory=self.factory, clock=self.clock, message_ids=claimed, worker=self.worker
+        )
+        return sum(1 for status in statuses if status)
 
     def sweep(self) -> int:
         """Recover expired leases and overdue requests."""

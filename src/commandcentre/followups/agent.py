@@ -4,8 +4,11 @@ sent; the follow-up pump (``followups.execute``) carries them out when due."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
+
+from sqlalchemy.orm import Session
 
 from commandcentre.agents.base import AgentContext
 from commandcentre.agents.common import MinimalAgent
@@ -17,6 +20,15 @@ from commandcentre.followups import schedule
 class FollowupAgent(MinimalAgent):
     agent_type: ClassVar[str] = "followup"
     config_model: ClassVar[type[AgentConfig]] = FollowupConfig
+
+    def prepare_messages(self, session: Session, messages: Sequence[AgentMessage]) -> None:
+        """Delivery hands over a batch first: what scheduling needs is read in one go."""
+        draft_ids = []
+        for message in messages:
+            draft_id = _sent_draft(message)
+            if draft_id is not None:
+                draft_ids.append(draft_id)
+        schedule.prefetch(session, draft_ids)
 
     def handle_message(self, ctx: AgentContext, message: AgentMessage) -> None:
         payload = message.payload or {}
@@ -31,3 +43,15 @@ class FollowupAgent(MinimalAgent):
             )
             return
         super().handle_message(ctx, message)
+
+
+def _sent_draft(message: AgentMessage) -> uuid.UUID | None:
+    """The first message a 'sent' notice is about; None for other messages (or a bad id,
+    which handle_message then reports)."""
+    payload = message.payload or {}
+    if message.message_type != "notification" or not payload.get("originalOutreachId"):
+        return None
+    try:
+        return uuid.UUID(str(payload["originalOutreachId"]))
+    except ValueError:
+        return None

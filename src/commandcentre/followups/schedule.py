@@ -7,17 +7,20 @@ follow-up sequence (say, for another event) is not given a second one.
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from commandcentre.agents import activity
 from commandcentre.agents.config import FollowupConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
+from commandcentre.db.scoping import current_workspace
 from commandcentre.followups.models import FollowUp
 from commandcentre.followups.rules import FollowupRules, add_business_days, plan_followups
 from commandcentre.intel.models import Contact, Event, Opportunity
@@ -71,24 +74,113 @@ def _in_sequence(session: Session, contact_id: uuid.UUID) -> FollowUp | None:
     ).first()
 
 
+# What one transaction has looked up for scheduling: rows read ahead for a batch of sent
+# messages (kept referenced: the session's identity map holds rows only weakly) and each
+# agent's settings, derived once. It lives in session.info with the transaction it belongs
+# to and is thrown away when another transaction finds it.
+_CACHE_KEY = "followups.schedule"
+
+
+@dataclass(slots=True)
+class _Cache:
+    transaction: SessionTransaction
+    rows: list[object] = field(default_factory=list)
+    configs: dict[tuple[uuid.UUID, str], FollowupConfig] = field(default_factory=dict)
+    rules: dict[tuple[uuid.UUID, str, str], FollowupRules] = field(default_factory=dict)
+
+
+def _cache(session: Session) -> _Cache | None:
+    transaction = session.get_transaction()
+    if transaction is None:
+        return None
+    cache: _Cache | None = session.info.get(_CACHE_KEY)
+    if cache is None or cache.transaction is not transaction:
+        cache = _Cache(transaction)
+        session.info[_CACHE_KEY] = cache
+    return cache
+
+
+def prefetch(session: Session, draft_ids: Collection[uuid.UUID]) -> None:
+    """Read the drafts, contacts, opportunities and events of many sent messages in one query,
+    so that scheduling each of them in this transaction finds them in the session."""
+    cache = _cache(session)
+    if cache is None or not draft_ids:
+        return
+    rows = session.execute(
+        select(OutreachDraft, Contact, Opportunity, Event)
+        .outerjoin(Contact, Contact.id == OutreachDraft.contact_id)
+        .outerjoin(Opportunity, Opportunity.id == OutreachDraft.opportunity_id)
+        .outerjoin(Event, Event.id == Opportunity.event_id)
+        .where(OutreachDraft.id.in_(set(draft_ids)))
+    ).all()
+    workspaces = {row[0].workspace_id for row in rows}
+    cache.rows.extend(obj for row in rows for obj in row if obj is not None)
+    cache.rows.extend(session.scalars(select(Workspace).where(Workspace.id.in_(workspaces))))
+
+
+def _config(session: Session, agent: Agent) -> FollowupConfig:
+    """The agent's settings, validated once per transaction."""
+    cache = _cache(session)
+    key = (agent.id, json.dumps(agent.config or {}, sort_keys=True, default=str))
+    config = cache.configs.get(key) if cache is not None else None
+    if config is None:
+        config = FollowupConfig.model_validate(agent.config or {})
+        if cache is not None:
+            cache.configs[key] = config
+    return config
+
+
+def _rules(session: Session, agent: Agent, default_tz: str) -> FollowupRules:
+    """rules_for, derived once per transaction."""
+    cache = _cache(session)
+    key = (agent.id, json.dumps(agent.config or {}, sort_keys=True, default=str), default_tz)
+    rules = cache.rules.get(key) if cache is not None else None
+    if rules is None:
+        rules = rules_for(session, agent, default_tz)
+        if cache is not None:
+            cache.rules[key] = rules
+    return rules
+
+
+def _in_workspace(session: Session, row: OutreachDraft | Contact | None) -> bool:
+    """A row found in the session (not read now) belongs to the bound workspace: one
+    transaction may deliver the messages of several."""
+    return row is not None and row.workspace_id == current_workspace(session)
+
+
 def schedule_after_send(
     session: Session, clock: Clock, agent: Agent, draft_id: uuid.UUID, sent_at: datetime
 ) -> list[FollowUp]:
     """Plan the follow-ups of one sent first message; idempotent per message."""
-    existing = list(
-        session.scalars(select(FollowUp).where(FollowUp.original_outreach_id == draft_id))
+    draft = session.get(OutreachDraft, draft_id)
+    if not _in_workspace(session, draft):
+        return _existing(session, draft_id)
+    assert draft is not None
+    contact = session.get(Contact, draft.contact_id)
+    if not _in_workspace(session, contact):
+        return _existing(session, draft_id)
+    assert contact is not None
+    # One query answers both questions: was this message planned already, and is the
+    # contact in a sequence?
+    known = list(
+        session.scalars(
+            select(FollowUp).where(
+                or_(
+                    FollowUp.original_outreach_id == draft_id,
+                    and_(FollowUp.contact_id == contact.id, FollowUp.status == "scheduled"),
+                )
+            )
+        )
     )
+    existing = [r for r in known if r.original_outreach_id == draft_id]
     if existing:
         return existing
-    draft = session.get(OutreachDraft, draft_id)
-    if draft is None:
-        return []
     found = facts(session, draft)
     if found is None:
         return []
-    config = FollowupConfig.model_validate(agent.config or {})
-    ongoing = _in_sequence(session, found.contact.id)
-    if ongoing is not None:
+    config = _config(session, agent)
+    if known:
+        ongoing = min(known, key=lambda r: r.scheduled_at)
         # One conversation, one pace: the sequence already running speaks for both.
         activity.record(
             session=session,
@@ -102,7 +194,7 @@ def schedule_after_send(
             entity_id=found.contact.id,
         )
         return []
-    rules = rules_for(session, agent, found.default_tz)
+    rules = _rules(session, agent, found.default_tz)
     plan = plan_followups(
         sent_at=sent_at,
         event_start=found.event_start,
@@ -138,8 +230,9 @@ def schedule_after_send(
                 updated_at=now,
             )
         )
+    # Written with the next flush (the savepoint's end, or the next query): the rows of
+    # many messages go out together.
     session.add_all(rows)
-    session.flush()
     scheduled = [r for r in rows if r.followup_type != "escalation"]
     activity.record(
         session=session,
@@ -165,6 +258,10 @@ def schedule_after_send(
             counts={"followups_scheduled": len(scheduled)},
         )
     return rows
+
+
+def _existing(session: Session, draft_id: uuid.UUID) -> list[FollowUp]:
+    return list(session.scalars(select(FollowUp).where(FollowUp.original_outreach_id == draft_id)))
 
 
 def escalation_time(

@@ -1,0 +1,99 @@
+"""Scheduling many 'sent first message' notices in one delivery batch behaves as one at a
+time: one sequence per message, one sequence per contact."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from cctest.outreach import seed_drafts
+from cctest.runtime import pumps
+from commandcentre.agents.bus import Bus
+from commandcentre.agents.models import ActivityEntry, Agent
+from commandcentre.context import AppContext
+from commandcentre.db.scoping import workspace_session
+from commandcentre.followups.models import FollowUp
+from commandcentre.outreach.models import OutreachDraft
+
+
+def _notify(ctx: AppContext, workspace_id: object, outreach_id: object, draft_ids: list) -> None:
+    with workspace_session(ctx.session_factory, workspace_id) as session:  # type: ignore[arg-type]
+        outreach = session.get(Agent, outreach_id)
+        for draft_id in draft_ids:
+            Bus(session=session, clock=ctx.clock, sender=outreach).notify(
+                "followup",
+                "Sent first message",
+                {"originalOutreachId": str(draft_id), "sentAt": ctx.clock.now().isoformat()},
+            )
+
+
+def _activity(ctx: AppContext, workspace_id: object) -> list[str]:
+    with workspace_session(ctx.session_factory, workspace_id) as session:  # type: ignore[arg-type]
+        return sorted(
+            kind
+            for kind in session.scalars(
+                select(ActivityEntry.activity_type).where(
+                    ActivityEntry.activity_type.like("followups_%")
+                )
+            )
+        )
+
+
+def test_the_same_notice_twice_in_one_batch_plans_one_sequence(ctx: AppContext) -> None:
+    drafted = seed_drafts(ctx, 2)
+    ids = [drafted.draft_ids[0], drafted.draft_ids[0], drafted.draft_ids[1]]
+    _notify(ctx, drafted.workspace_id, drafted.seeded.agents["outreach"], ids)
+    assert pumps(ctx).process_messages() == 3
+    # Delivered again later (say, after a crash): still nothing new.
+    _notify(ctx, drafted.workspace_id, drafted.seeded.agents["outreach"], ids[:1])
+    assert pumps(ctx).process_messages() == 1
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        rows = list(session.scalars(select(FollowUp)))
+    for draft_id in drafted.draft_ids:
+        mine = [
+            (r.followup_type, r.followup_number) for r in rows if r.original_outreach_id == draft_id
+        ]
+        assert sorted(mine, key=lambda t: t[1]) == [
+            ("reminder", 1),
+            ("value_add", 2),
+            ("escalation", 3),
+        ]
+    assert _activity(ctx, drafted.workspace_id) == ["followups_scheduled"] * 2
+
+
+def test_two_first_messages_to_one_contact_in_one_batch_give_one_sequence(
+    ctx: AppContext,
+) -> None:
+    drafted = seed_drafts(ctx, 1)
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        original = session.get(OutreachDraft, drafted.draft_ids[0])
+        assert original is not None
+        second = OutreachDraft(
+            agent_id=original.agent_id,
+            contact_id=original.contact_id,
+            opportunity_id=original.opportunity_id,
+            channel="email",
+            recipient=original.recipient,
+            subject="Another event",
+            message_body="Hello again",
+            status="sent",
+            created_at=ctx.clock.now(),
+            updated_at=ctx.clock.now(),
+        )
+        session.add(second)
+        session.flush()
+        second_id = second.id
+    _notify(
+        ctx,
+        drafted.workspace_id,
+        drafted.seeded.agents["outreach"],
+        [drafted.draft_ids[0], second_id],
+    )
+    assert pumps(ctx).process_messages() == 2
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        rows = list(session.scalars(select(FollowUp)))
+        coordinated = session.scalars(
+            select(ActivityEntry).where(ActivityEntry.activity_type == "followups_coordinated")
+        ).one()
+    assert {r.original_outreach_id for r in rows} == {drafted.draft_ids[0]}
+    assert coordinated.details["draftId"] == str(second_id)
+    assert coordinated.details["ongoingFollowUpId"] in {str(r.id) for r in rows}
