@@ -26,6 +26,7 @@ def notify_sent(ctx: AppContext, drafted: Drafted, draft_ids: list[Any]) -> list
     ids = []
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
         outreach = session.get(Agent, drafted.seeded.agents["outreach"])
+        assert outreach is not None
         for draft_id in draft_ids:
             message = Bus(session=session, clock=ctx.clock, sender=outreach).notify(
                 "followup",

@@ -3,6 +3,9 @@ time: one sequence per message, one sequence per contact."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 from sqlalchemy import select
 
 from cctest.outreach import seed_drafts
@@ -15,9 +18,12 @@ from commandcentre.followups.models import FollowUp
 from commandcentre.outreach.models import OutreachDraft
 
 
-def _notify(ctx: AppContext, workspace_id: object, outreach_id: object, draft_ids: list) -> None:
-    with workspace_session(ctx.session_factory, workspace_id) as session:  # type: ignore[arg-type]
+def _notify(
+    ctx: AppContext, workspace_id: uuid.UUID, outreach_id: uuid.UUID, draft_ids: Sequence[object]
+) -> None:
+    with workspace_session(ctx.session_factory, workspace_id) as session:
         outreach = session.get(Agent, outreach_id)
+        assert outreach is not None
         for draft_id in draft_ids:
             Bus(session=session, clock=ctx.clock, sender=outreach).notify(
                 "followup",
