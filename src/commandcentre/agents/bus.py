@@ -78,15 +78,18 @@ def send(
         next_attempt_at=now,
     )
     session.add(message)
-    if response_to is not None:
+    if response_to is None:
+        # Written before its log entry, which refers to it (no relationship orders them).
+        session.flush()
+    else:
         response_to.responded_at = now
-    try:
-        # Another worker may have answered the same request a moment ago: the unique
-        # index on response_to_id decides, and the loser gets a clear conflict.
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict("this request already has its response") from None
+        try:
+            # Another worker may have answered the same request a moment ago: the unique
+            # index on response_to_id decides, and the loser gets a clear conflict.
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise Conflict("this request already has its response") from None
     who = sender.name if sender else "You"
     to = recipient.name if recipient else "you"
     activity.record(

@@ -322,11 +322,11 @@ def process_batch(
                 activity.deferred_metrics(session, clock),
             ):
                 held = _hold_all(session=session, task_ids=task_ids, worker=worker)
-                done = {
-                    task_id: _process_one(session=session, clock=clock, task_id=task_id)
-                    for task_id in task_ids
-                    if task_id in held
-                }
+                ran = [
+                    _run_one(session=session, clock=clock, task=task, agent=agent)
+                    for task, agent in (held[t] for t in task_ids if t in held)
+                ]
+                done = _record_all(session=session, clock=clock, ran=ran)
                 _unbind(session)
             return [done.get(task_id) for task_id in task_ids]
         except OperationalError as exc:
@@ -337,7 +337,9 @@ def process_batch(
     raise AssertionError("unreachable")
 
 
-def _hold_all(*, session: Session, task_ids: list[uuid.UUID], worker: str) -> set[uuid.UUID]:
+def _hold_all(
+    *, session: Session, task_ids: list[uuid.UUID], worker: str
+) -> dict[uuid.UUID, tuple[AgentTask, Agent]]:
     """Lock the batch's tasks that this worker still owns, and load them and their agents.
 
     Locking first, before any side effect, is how a worker whose lease was taken over
@@ -359,11 +361,12 @@ def _hold_all(*, session: Session, task_ids: list[uuid.UUID], worker: str) -> se
             .execution_options(synchronize_session=False)
         )
     )
-    if held:
-        loaded = list(session.scalars(select(AgentTask).where(AgentTask.id.in_(held))))
-        agent_ids = {task.agent_id for task in loaded}
-        list(session.scalars(select(Agent).where(Agent.id.in_(agent_ids))))
-    return held
+    if not held:
+        return {}
+    loaded = list(session.scalars(select(AgentTask).where(AgentTask.id.in_(held))))
+    agent_ids = {task.agent_id for task in loaded}
+    agents = {a.id: a for a in session.scalars(select(Agent).where(Agent.id.in_(agent_ids)))}
+    return {task.id: (task, agents[task.agent_id]) for task in loaded}
 
 
 def _unbind(session: Session) -> None:
@@ -377,28 +380,58 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return code in ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def _process_one(*, session: Session, clock: Clock, task_id: uuid.UUID) -> Outcome:
-    session.info.pop(WORKSPACE_KEY, None)
-    session.info[SYSTEM_KEY] = True
-    task = session.get(AgentTask, task_id)  # loaded by _hold_all: no query
-    assert task is not None
-    del session.info[SYSTEM_KEY]
-    bind_workspace(session, task.workspace_id)
-    agent = session.get(Agent, task.agent_id)
-    assert agent is not None
+@dataclass(slots=True)
+class _Ran:
+    """A task whose handler has run (its effects flushed in its savepoint), and how it ended."""
+
+    task: AgentTask
+    result: TaskResult | None = None
+    error: Exception | None = None
+    trace: str = ""
+
+
+def _run_one(*, session: Session, clock: Clock, task: AgentTask, agent: Agent) -> _Ran:
+    _bind(session, task.workspace_id)
     before = activity.snapshot_metrics(session)
     try:
         with session.begin_nested():
             result = _run_handler(session=session, clock=clock, agent=agent, task=task)
     except Exception as exc:
-        log.warning("task %s failed: %s", task_id, exc)
+        log.warning("task %s failed: %s", task.id, exc)
         activity.restore_metrics(session, before)
-        outcome = _record_failure(session=session, clock=clock, task=task, error=exc)
-    else:
-        outcome = _record_result(session=session, clock=clock, task=task, result=result)
-    # Written now, while the session is still bound to this task's workspace.
-    session.flush()
-    return outcome
+        return _Ran(task, error=exc, trace=traceback.format_exc()[-2000:])
+    return _Ran(task, result=result)
+
+
+def _record_all(*, session: Session, clock: Clock, ran: list[_Ran]) -> dict[uuid.UUID, Outcome]:
+    """The outcomes of the batch, written together: a workspace's task updates and log
+    entries go out in one flush (a statement each for the lot) instead of one per task,
+    which the savepoint each handler runs in would otherwise force."""
+    done: dict[uuid.UUID, Outcome] = {}
+    by_workspace: dict[uuid.UUID, list[_Ran]] = {}
+    for item in ran:
+        by_workspace.setdefault(item.task.workspace_id, []).append(item)
+    for workspace_id, items in by_workspace.items():
+        _bind(session, workspace_id)
+        for item in items:
+            if item.result is not None:
+                outcome = _record_result(
+                    session=session, clock=clock, task=item.task, result=item.result
+                )
+            else:
+                assert item.error is not None
+                outcome = _record_failure(
+                    session=session, clock=clock, task=item.task, error=item.error, trace=item.trace
+                )
+            done[item.task.id] = outcome
+        # Written now, while the session is still bound to this workspace.
+        session.flush()
+    return done
+
+
+def _bind(session: Session, workspace_id: uuid.UUID) -> None:
+    session.info.pop(SYSTEM_KEY, None)
+    bind_workspace(session, workspace_id)
 
 
 def _run_handler(*, session: Session, clock: Clock, agent: Agent, task: AgentTask) -> TaskResult:
@@ -455,7 +488,7 @@ def _record_result(
 
 
 def _record_failure(
-    *, session: Session, clock: Clock, task: AgentTask, error: Exception
+    *, session: Session, clock: Clock, task: AgentTask, error: Exception, trace: str
 ) -> Outcome:
     message = f"{type(error).__name__}: {error}"
     task.last_error = message[:4000]
@@ -469,7 +502,7 @@ def _record_failure(
             description=f"Gave up on {_label(task.task_type)} after "
             f"{task.attempts} attempts: {message[:200]}",
             task_id=task.id,
-            details={"error": message, "trace": traceback.format_exc()[-2000:]},
+            details={"error": message, "trace": trace},
             metrics={"tasks_failed": 1},
         )
     else:

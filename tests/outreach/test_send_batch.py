@@ -1,0 +1,176 @@
+"""The send pump works a claimed batch at a time: one decision for the batch, then the
+attempts, then one record; each send still gets exactly its own outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from email.message import EmailMessage
+
+from sqlalchemy import func, select
+
+from cctest.outreach import Drafted, drain, outbox_sender, seed_drafts
+from commandcentre.agents.models import Agent, AgentMessage, AgentMetrics
+from commandcentre.clock import ManualClock
+from commandcentre.context import AppContext
+from commandcentre.db.scoping import workspace_session
+from commandcentre.outreach import suppression
+from commandcentre.outreach.channels.email import Channel, SendReceipt, outbox_filename
+from commandcentre.outreach.dispatch import Sender
+from commandcentre.outreach.models import Send
+from commandcentre.outreach.transport import outbox_dir
+
+
+def _sends(ctx: AppContext, drafted: Drafted) -> list[Send]:
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        return list(session.scalars(select(Send).order_by(Send.recipient)))
+
+
+def _outbox(ctx: AppContext) -> list[str]:
+    return sorted(path.name for path in outbox_dir(ctx.settings).glob("*.eml"))
+
+
+def test_one_batch_cancels_the_suppressed_sends_the_rest_and_stops_at_the_cap(
+    ctx: AppContext,
+) -> None:
+    ctx.settings.mail_daily_cap = 4
+    drafted = seed_drafts(ctx, 7, approve=True)
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        suppression.add(session, ctx.clock, "email", "person2@helix.example", "unsubscribe")
+    sender = outbox_sender(ctx)
+    claimed = sender.claim_due(limit=20)
+    assert len(claimed) == 7
+    # The whole batch in one call: counted are the sends attempted or ended.
+    assert sender._run(claimed) is not None
+    sends = _sends(ctx, drafted)
+    by_status: dict[str, list[Send]] = {}
+    for send in sends:
+        by_status.setdefault(send.status, []).append(send)
+    assert [s.recipient for s in by_status["cancelled"]] == ["person2@helix.example"]
+    assert "suppressed" in (by_status["cancelled"][0].last_error or "")
+    assert len(by_status["sent"]) == 4
+    assert len(by_status["queued"]) == 2
+    assert all(s.last_error == "the daily sending cap is reached" for s in by_status["queued"])
+    # Each sent email is in the outbox once, under its recorded Message-ID; nothing else is.
+    assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in by_status["sent"])
+    assert all(s.message_id is None for s in by_status["queued"] + by_status["cancelled"])
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        followup_id = session.scalar(select(Agent.id).where(Agent.agent_type == "followup"))
+        told = session.scalars(
+            select(AgentMessage).where(AgentMessage.to_agent_id == followup_id)
+        ).all()
+        assert sorted(str(m.payload["sendId"]) for m in told) == sorted(
+            str(s.id) for s in by_status["sent"]
+        )
+        counted = session.scalar(select(func.sum(AgentMetrics.outreach_sent)))
+        assert counted == 4
+    # Nothing more goes out today, however often the pump runs.
+    assert drain(sender) == 0
+    assert len(_outbox(ctx)) == 4
+
+
+def test_a_batch_over_the_workspace_maximum_sends_exactly_the_maximum(ctx: AppContext) -> None:
+    drafted = seed_drafts(
+        ctx,
+        6,
+        config={"businessHoursOnly": False, "undoDelaySeconds": 0, "maxDailyOutreach": 3},
+        approve=True,
+    )
+    sender = outbox_sender(ctx)
+    assert sender.process(limit=20) == 3
+    assert sorted(s.status for s in _sends(ctx, drafted)) == ["queued"] * 3 + ["sent"] * 3
+    assert len(_outbox(ctx)) == 3
+
+
+@dataclass
+class _SlowChannel:
+    """The outbox, with each message taking `delay` of the (manual) clock; a sweep by
+    another worker may run during each attempt."""
+
+    inner: Channel
+    clock: ManualClock
+    delay: timedelta
+    other: Sender | None = None
+    swept: int = 0
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        self.clock.advance(self.delay)
+        if self.other is not None:
+            self.swept += self.other.sweep()
+        return self.inner.send(message)
+
+
+def _slow_sender(ctx: AppContext, clock: ManualClock, delay: timedelta) -> Sender:
+    sender = outbox_sender(ctx)
+    channel = _SlowChannel(sender.transport.channel, clock, delay, outbox_sender(ctx, "sweeper"))
+    return replace(sender, transport=replace(sender.transport, channel=channel))
+
+
+def test_sends_waiting_in_a_slow_batch_keep_their_leases(
+    ctx: AppContext, clock: ManualClock
+) -> None:
+    drafted = seed_drafts(ctx, 4, approve=True)
+    # Each attempt takes 60% of the lease: without renewals the third would lapse.
+    sender = _slow_sender(ctx, clock, timedelta(minutes=2) * 0.6)
+    assert sender.process(limit=20) == 4
+    channel = sender.transport.channel
+    assert isinstance(channel, _SlowChannel)
+    assert channel.swept == 0
+    sends = _sends(ctx, drafted)
+    assert [s.status for s in sends] == ["sent"] * 4
+    assert [s.attempts for s in sends] == [1] * 4
+    assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in sends)
+
+
+def test_sends_whose_leases_were_taken_over_are_not_attempted_and_go_again_once(
+    ctx: AppContext, clock: ManualClock
+) -> None:
+    drafted = seed_drafts(ctx, 3, approve=True)
+    # The first attempt outlasts every lease: meanwhile the sweep makes all three unknown.
+    sender = _slow_sender(ctx, clock, timedelta(minutes=5))
+    sender.process(limit=20)
+    channel = sender.transport.channel
+    assert isinstance(channel, _SlowChannel)
+    assert channel.swept == 3
+    # Only the attempt under way reached the outbox, and its receipt still counts; the two
+    # never attempted are back in the queue, with the Message-IDs they were given.
+    assert len(_outbox(ctx)) == 1
+    sends = _sends(ctx, drafted)
+    assert sorted(s.status for s in sends) == ["queued", "queued", "sent"]
+    assert all(s.message_id for s in sends)
+    channel.other = None
+    drain(outbox_sender(ctx, "survivor"))
+    after = _sends(ctx, drafted)
+    assert [s.status for s in after] == ["sent"] * 3
+    assert [s.message_id for s in after] == [s.message_id for s in sends]
+    assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in after)
+
+
+def test_a_receipt_settles_a_send_that_reconciliation_could_not(
+    ctx: AppContext, clock: ManualClock
+) -> None:
+    """Without a way to look, reconciliation leaves a lapsed attempt to a person; the
+    attempt's own receipt, recorded later, still settles it."""
+    drafted = seed_drafts(ctx, 1, approve=True)
+    sender = outbox_sender(ctx)
+    no_lookup = replace(sender.transport, can_lookup=False, absence_is_proof=False)
+    reconciler = replace(outbox_sender(ctx, "reconciler"), transport=no_lookup)
+
+    @dataclass
+    class _Stalled:
+        inner: Channel
+
+        def send(self, message: EmailMessage) -> SendReceipt:
+            clock.advance(timedelta(minutes=5))
+            reconciler.sweep()
+            clock.advance(timedelta(seconds=ctx.settings.mail_reconcile_delay_seconds + 1))
+            reconciler.reconcile()
+            assert [s.status for s in _sends(ctx, drafted)] == ["needs_review"]
+            return self.inner.send(message)
+
+    stalled = replace(
+        sender, transport=replace(sender.transport, channel=_Stalled(sender.transport.channel))
+    )
+    assert stalled.process() == 1
+    assert [s.status for s in _sends(ctx, drafted)] == ["sent"]
+    assert len(_outbox(ctx)) == 1
