@@ -36,6 +36,7 @@ is reached may still finish; no new call starts after it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -190,6 +191,16 @@ def split_writer_name(name: str) -> tuple[str, str]:
     return provider, model
 
 
+@functools.cache
+def _insert_cache_entry(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING, built once per dialect (building costs more than
+    running it)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(LlmCacheEntry).on_conflict_do_nothing(
+        index_elements=["workspace_id", "cache_key"]
+    )
+
+
 class GuardedWriter:
     """A ``Writer`` with cache, per-agent daily budgets and a usage ledger (module docstring)."""
 
@@ -312,22 +323,18 @@ class GuardedWriter:
             existing.created_at = now
             existing.expires_at = expires_at
             return
-        insert = (
-            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
         # Another worker caching the same answer first is no error: its row stands.
         self.session.execute(
-            insert(LlmCacheEntry)
-            .values(
-                id=new_id(),
-                workspace_id=current_workspace(self.session),
-                cache_key=key,
-                model=model[:_MODEL_LEN],
-                response=response,
-                created_at=now,
-                expires_at=expires_at,
-            )
-            .on_conflict_do_nothing(index_elements=["workspace_id", "cache_key"])
+            _insert_cache_entry(self.session.get_bind().dialect.name),
+            {
+                "id": new_id(),
+                "workspace_id": current_workspace(self.session),
+                "cache_key": key,
+                "model": model[:_MODEL_LEN],
+                "response": response,
+                "created_at": now,
+                "expires_at": expires_at,
+            },
         )
 
     def _entry(self, key: str) -> LlmCacheEntry | None:

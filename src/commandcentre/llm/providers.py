@@ -33,6 +33,7 @@ recognised as follows and never retried:
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -221,6 +222,20 @@ class _ModelWriter:
         return ModelDraftResult(**output.model_dump(), writer=self.name, usage=usage)
 
 
+@functools.lru_cache(maxsize=32)
+def _openai_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
+    """One client (and connection pool) per endpoint, key and timeout in the process: a new
+    client loads the TLS trust store, which costs more than a request to a nearby server.
+    The SDK's clients are safe to share between threads."""
+    return openai.OpenAI(
+        # Local servers often need no key, but the SDK refuses to start without one.
+        api_key=api_key or "unused",
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+    )
+
+
 class OpenAIWriter(_ModelWriter):
     """OpenAI Chat Completions, or any server speaking that wire format via ``base_url``."""
 
@@ -250,13 +265,7 @@ class OpenAIWriter(_ModelWriter):
         self.json_mode: JsonMode = json_mode or (
             "json_schema" if provider == "openai" else "json_object"
         )
-        self._client = openai.OpenAI(
-            # Local servers often need no key, but the SDK refuses to start without one.
-            api_key=api_key or "unused",
-            base_url=base_url or None,
-            timeout=timeout,
-            max_retries=0,
-        )
+        self._client = _openai_client(api_key, base_url or None, timeout)
 
     def _response_format(self) -> dict[str, Any]:
         if self.json_mode == "json_object":
@@ -297,6 +306,20 @@ class OpenAIWriter(_ModelWriter):
         return _status_decision(exc.status_code, exc.response.headers, message)
 
 
+@functools.lru_cache(maxsize=32)
+def _anthropic_client(api_key: str, base_url: str | None, timeout: float) -> anthropic.Anthropic:
+    """Shared like _openai_client."""
+    return anthropic.Anthropic(
+        api_key=api_key,
+        base_url=base_url,
+        timeout=timeout,
+        max_retries=0,
+        # This SDK sends the key only as a Bearer token; the Messages API documents
+        # x-api-key, which proxies and compatible servers check, so send it too.
+        default_headers={"x-api-key": api_key},
+    )
+
+
 class AnthropicWriter(_ModelWriter):
     """Anthropic Messages API; structured output through one forced tool call."""
 
@@ -324,15 +347,7 @@ class AnthropicWriter(_ModelWriter):
             limits=limits,
         )
         self.max_tokens = max_tokens
-        self._client = anthropic.Anthropic(
-            api_key=api_key,
-            base_url=base_url or None,
-            timeout=timeout,
-            max_retries=0,
-            # This SDK sends the key only as a Bearer token; the Messages API documents
-            # x-api-key, which proxies and compatible servers check, so send it too.
-            default_headers={"x-api-key": api_key},
-        )
+        self._client = _anthropic_client(api_key, base_url or None, timeout)
 
     def _prompt(self, request: DraftRequest) -> list[Message]:
         """System rules, then one user turn in two blocks: the opportunity's shared block,
