@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from commandcentre.agents import activity
 from commandcentre.clock import Clock
 from commandcentre.errors import Conflict, InvalidInput, NotFound
-from commandcentre.outreach import dispatch, pacing
+from commandcentre.outreach import pacing, receipts
 from commandcentre.outreach.models import OutreachDraft, Send
 from commandcentre.pagination import Page, paginate
 
@@ -90,7 +90,7 @@ def mark_manual_sent(
         raise NotFound("this draft has no approved message to mark as sent")
     if send.channel != "linkedin" or send.status != "manual":
         raise Conflict("only an approved LinkedIn message waiting for you can be marked as sent")
-    dispatch.mark_sent(session, clock, send, by_user=user_id)
+    receipts.mark_sent(session, clock, send, by_user=user_id)
     return send
 
 
@@ -125,7 +125,7 @@ def resolve(
     now = clock.now()
     who = {"userId": str(user_id) if user_id else None}
     if outcome == "sent":
-        dispatch.mark_sent(session, clock, send, by_user=user_id)
+        receipts.mark_sent(session, clock, send, by_user=user_id)
         return send
     if outcome == "resend":
         send.status = "queued"
