@@ -447,6 +447,16 @@ def test_a_poison_task_dies_after_its_attempts_while_other_work_completes(
     assert row.completed_at is not None
     assert activity_count(ctx.engine, "task_retry", poison) == 2
     assert activity_count(ctx.engine, "task_dead", poison) == 1
+    with ctx.engine.connect() as conn:
+        details = conn.execute(
+            select(ActivityEntry.details).where(
+                ActivityEntry.task_id == poison, ActivityEntry.activity_type == "task_dead"
+            )
+        ).scalar_one()
+    # The trace of the failure itself, kept although outcomes are written after the batch ran.
+    assert details["error"] == row.last_error
+    assert "Traceback" in details["trace"]
+    assert "AttributeError" in details["trace"]
     # Each failed attempt rolled back everything the handler wrote.
     assert activity_count(ctx.engine, "task_completed", poison) == 0
     with ctx.engine.connect() as conn:
