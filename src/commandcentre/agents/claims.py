@@ -6,19 +6,26 @@ again by the sweep. The same helper serves every kind of work row.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
-from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
+from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
+
+log = logging.getLogger(__name__)
+DEADLOCK_RETRIES = 3
+T = TypeVar("T")
+Row = TypeVar("Row")
 
 
 def claim(
@@ -53,14 +60,57 @@ def hold(
     The UPDATE takes the row lock on PostgreSQL (the write lock on SQLite) before any side
     effect, so a worker whose lease was taken over finds out now, not after it acted.
     """
-    result = session.execute(
-        update(model)
-        .where(model.id == row_id, *conditions)
-        # A no-op assignment: the point is the lock and the ownership check.
-        .values(claimed_by=model.claimed_by)
-        .execution_options(synchronize_session=False)
+    return bool(hold_all(session, model, [row_id], conditions=conditions))
+
+
+def hold_all(
+    session: Session,
+    model: type[Row],
+    row_ids: Sequence[uuid.UUID],
+    *,
+    conditions: Sequence[ColumnElement[bool]],
+) -> list[Row]:
+    """``hold`` for a batch: lock the rows still ours and load them, one UPDATE … RETURNING."""
+    if not row_ids:
+        return []
+    table: Any = model
+    return list(
+        session.scalars(
+            update(table)
+            .where(table.id.in_(row_ids), *conditions)
+            # A no-op assignment: the point is the lock and the ownership check.
+            .values(claimed_by=table.claimed_by)
+            .returning(table)
+            .execution_options(synchronize_session=False)
+        )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def as_system(session: Session) -> None:
+    """Unbind the session: what a batch does between workspaces (claims, counters)."""
+    session.info.pop(WORKSPACE_KEY, None)
+    session.info[SYSTEM_KEY] = True
+
+
+def bind_to(session: Session, workspace_id: uuid.UUID) -> None:
+    """Bind a worker's session to the workspace of the row it works on now."""
+    session.info.pop(SYSTEM_KEY, None)
+    bind_workspace(session, workspace_id)
+
+
+def retrying_deadlocks(work: Callable[[], T], *, what: str) -> T:
+    """Run a batch's transaction again when PostgreSQL chose it as a deadlock victim; nothing
+    was committed and the claims are still ours, so running again is safe."""
+    for attempt in range(DEADLOCK_RETRIES + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            code = getattr(exc.orig, "sqlstate", None)
+            # Deadlock detected, serialization failure.
+            if attempt == DEADLOCK_RETRIES or code not in ("40P01", "40001"):
+                raise
+            log.info("%s deadlocked, retrying (%d)", what, attempt + 1)
+    raise AssertionError("unreachable")
 
 
 def backoff(
@@ -101,9 +151,6 @@ def system_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
 
 
-Row = TypeVar("Row")
-
-
 @contextmanager
 def held_in_workspace(
     factory: sessionmaker[Session],
@@ -121,6 +168,5 @@ def held_in_workspace(
             return
         row = session.get(model, row_id)
         assert row is not None
-        del session.info[SYSTEM_KEY]
-        bind_workspace(session, row.workspace_id)  # type: ignore[attr-defined]
+        bind_to(session, row.workspace_id)  # type: ignore[attr-defined]
         yield session, row

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -18,11 +17,10 @@ from commandcentre.agents.config import CONFIG_MODELS, AgentConfig
 from commandcentre.agents.models import Agent, AgentMessage
 from commandcentre.agents.registry import agent_for
 from commandcentre.clock import Clock
-from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
+from commandcentre.db.scoping import bind_workspace
 
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(minutes=2)
-DEADLOCK_RETRIES = 3
 
 
 def claim_due(
@@ -84,34 +82,29 @@ def deliver_batch(
     lookups and the counter updates is what makes small messages cheap. Returns each
     message's new status, None where this worker's claim was lost.
     """
-    for attempt in range(DEADLOCK_RETRIES + 1):
-        try:
-            with (
-                claims.worker_session(factory) as session,
-                session.begin(),
-                activity.deferred_metrics(session, clock),
-            ):
-                batch = _hold_all(session=session, message_ids=message_ids, worker=worker)
-                _prepare(session=session, batch=batch)
-                done = {
-                    message.id: _deliver_one(
-                        session=session, clock=clock, batch=batch, message=message
-                    )
-                    for message in batch.messages
-                }
-                _unbind(session)
-                _mark_delivered(
-                    session=session,
-                    clock=clock,
-                    message_ids=[m for m, status in done.items() if status == "delivered"],
-                )
-            return [done.get(message_id) for message_id in message_ids]
-        except OperationalError as exc:
-            # Nothing was committed; the claims are still ours, so running again is safe.
-            if attempt == DEADLOCK_RETRIES or not _is_deadlock(exc):
-                raise
-            log.info("delivery batch deadlocked, retrying (%d)", attempt + 1)
-    raise AssertionError("unreachable")
+
+    def run() -> list[str | None]:
+        with (
+            claims.worker_session(factory) as session,
+            session.begin(),
+            activity.deferred_metrics(session, clock),
+        ):
+            batch = _hold_all(session=session, message_ids=message_ids, worker=worker)
+            _prepare(session=session, batch=batch)
+            done = {
+                message.id: _deliver_one(session=session, clock=clock, batch=batch, message=message)
+                for message in batch.messages
+            }
+            # Every message's rows are flushed; marking and counters span workspaces.
+            claims.as_system(session)
+            _mark_delivered(
+                session=session,
+                clock=clock,
+                message_ids=[m for m, status in done.items() if status == "delivered"],
+            )
+        return [done.get(message_id) for message_id in message_ids]
+
+    return claims.retrying_deadlocks(run, what="delivery batch")
 
 
 @dataclass(slots=True)
@@ -130,32 +123,16 @@ def _hold_all(*, session: Session, message_ids: list[uuid.UUID], worker: str) ->
     Locking first, before any side effect, is how a worker whose lease was taken over
     finds out now rather than after it acted.
     """
-    _unbind(session)
-    if not message_ids:
-        return _Batch([], {})
-    held = list(
-        session.scalars(
-            update(AgentMessage)
-            .where(
-                AgentMessage.id.in_(message_ids),
-                AgentMessage.status == "pending",
-                AgentMessage.claimed_by == worker,
-            )
-            # A no-op assignment: the point is the lock and the ownership check.
-            .values(claimed_by=AgentMessage.claimed_by)
-            .returning(AgentMessage.id)
-            .execution_options(synchronize_session=False)
-        )
+    claims.as_system(session)
+    held = claims.hold_all(
+        session,
+        AgentMessage,
+        message_ids,
+        conditions=[AgentMessage.status == "pending", AgentMessage.claimed_by == worker],
     )
     if not held:
         return _Batch([], {})
-    messages = list(
-        session.scalars(
-            select(AgentMessage)
-            .where(AgentMessage.id.in_(held))
-            .order_by(AgentMessage.created_at, AgentMessage.id)
-        )
-    )
+    messages = sorted(held, key=lambda m: (m.created_at, m.id))
     agent_ids = {m.to_agent_id for m in messages if m.to_agent_id is not None}
     recipients = {
         agent.id: agent for agent in session.scalars(select(Agent).where(Agent.id.in_(agent_ids)))
@@ -178,17 +155,17 @@ def _prepare(*, session: Session, batch: _Batch) -> None:
         )
         if prepare is None:
             continue
-        _bind(session, workspace_id)
+        claims.bind_to(session, workspace_id)
         try:
             with session.begin_nested():
                 prepare(session, messages)
         except Exception as exc:
             log.warning("preparing messages for agent %s failed: %s", agent_id, exc)
-    _unbind(session)
+    claims.as_system(session)
 
 
 def _deliver_one(*, session: Session, clock: Clock, batch: _Batch, message: AgentMessage) -> str:
-    _bind(session, message.workspace_id)
+    claims.bind_to(session, message.workspace_id)
     recipient = batch.recipients.get(message.to_agent_id) if message.to_agent_id else None
     before = activity.snapshot_metrics(session)
     try:
@@ -229,22 +206,6 @@ def _mark_delivered(*, session: Session, clock: Clock, message_ids: list[uuid.UU
                 ("lease_expires_at", None),
             ):
                 set_committed_value(message, name, value)
-
-
-def _bind(session: Session, workspace_id: uuid.UUID) -> None:
-    session.info.pop(SYSTEM_KEY, None)
-    bind_workspace(session, workspace_id)
-
-
-def _unbind(session: Session) -> None:
-    """Claims and counters span workspaces; every message's rows are flushed by then."""
-    session.info.pop(WORKSPACE_KEY, None)
-    session.info[SYSTEM_KEY] = True
-
-
-def _is_deadlock(exc: OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40P01", "40001")  # deadlock detected, serialization failure
 
 
 def _handle(

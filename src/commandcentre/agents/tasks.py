@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.agents import activity, approvals, claims, states, wakeup
@@ -21,14 +20,13 @@ from commandcentre.agents.config import CONFIG_MODELS
 from commandcentre.agents.models import TASK_PRIORITIES, Agent, AgentTask
 from commandcentre.agents.registry import agent_for
 from commandcentre.clock import Clock
-from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
+from commandcentre.db.scoping import SYSTEM_KEY, bind_workspace
 from commandcentre.errors import Conflict, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
 DEFAULT_LEASE = timedelta(minutes=2)
-DEADLOCK_RETRIES = 3
 
 
 # --- assignment and reads ---------------------------------------------------------------
@@ -314,27 +312,24 @@ def process_batch(
     again. A failing handler only rolls back its own savepoint. Sharing the commit is
     what makes small tasks cheap. None marks a task whose claim was lost.
     """
-    for attempt in range(DEADLOCK_RETRIES + 1):
-        try:
-            with (
-                claims.worker_session(factory) as session,
-                session.begin(),
-                activity.deferred_metrics(session, clock),
-            ):
-                held = _hold_all(session=session, task_ids=task_ids, worker=worker)
-                ran = [
-                    _run_one(session=session, clock=clock, task=task, agent=agent)
-                    for task, agent in (held[t] for t in task_ids if t in held)
-                ]
-                done = _record_all(session=session, clock=clock, ran=ran)
-                _unbind(session)
-            return [done.get(task_id) for task_id in task_ids]
-        except OperationalError as exc:
-            # Nothing was committed; the claims are still ours, so running again is safe.
-            if attempt == DEADLOCK_RETRIES or not _is_deadlock(exc):
-                raise
-            log.info("batch deadlocked, retrying (%d)", attempt + 1)
-    raise AssertionError("unreachable")
+
+    def run() -> list[Outcome | None]:
+        with (
+            claims.worker_session(factory) as session,
+            session.begin(),
+            activity.deferred_metrics(session, clock),
+        ):
+            held = _hold_all(session=session, task_ids=task_ids, worker=worker)
+            ran = [
+                _run_one(session=session, clock=clock, task=task, agent=agent)
+                for task, agent in (held[t] for t in task_ids if t in held)
+            ]
+            done = _record_all(session=session, clock=clock, ran=ran)
+            # Every task's rows are flushed; what is left (counters) spans workspaces.
+            claims.as_system(session)
+        return [done.get(task_id) for task_id in task_ids]
+
+    return claims.retrying_deadlocks(run, what="task batch")
 
 
 def _hold_all(
@@ -345,39 +340,16 @@ def _hold_all(
     Locking first, before any side effect, is how a worker whose lease was taken over
     finds out now rather than after it acted.
     """
-    session.info.pop(WORKSPACE_KEY, None)
-    session.info[SYSTEM_KEY] = True
-    held = set(
-        session.scalars(
-            update(AgentTask)
-            .where(
-                AgentTask.id.in_(task_ids),
-                AgentTask.status == "in_progress",
-                AgentTask.claimed_by == worker,
-            )
-            # A no-op assignment: the point is the lock and the ownership check.
-            .values(claimed_by=AgentTask.claimed_by)
-            .returning(AgentTask.id)
-            .execution_options(synchronize_session=False)
-        )
+    claims.as_system(session)
+    loaded = claims.hold_all(
+        session,
+        AgentTask,
+        task_ids,
+        conditions=[AgentTask.status == "in_progress", AgentTask.claimed_by == worker],
     )
-    if not held:
-        return {}
-    loaded = list(session.scalars(select(AgentTask).where(AgentTask.id.in_(held))))
     agent_ids = {task.agent_id for task in loaded}
     agents = {a.id: a for a in session.scalars(select(Agent).where(Agent.id.in_(agent_ids)))}
     return {task.id: (task, agents[task.agent_id]) for task in loaded}
-
-
-def _unbind(session: Session) -> None:
-    """Every task's rows are flushed; what is left (counters) spans workspaces."""
-    session.info.pop(WORKSPACE_KEY, None)
-    session.info[SYSTEM_KEY] = True
-
-
-def _is_deadlock(exc: OperationalError) -> bool:
-    code = getattr(exc.orig, "sqlstate", None)
-    return code in ("40P01", "40001")  # deadlock detected, serialization failure
 
 
 @dataclass(slots=True)
@@ -391,7 +363,7 @@ class _Ran:
 
 
 def _run_one(*, session: Session, clock: Clock, task: AgentTask, agent: Agent) -> _Ran:
-    _bind(session, task.workspace_id)
+    claims.bind_to(session, task.workspace_id)
     before = activity.snapshot_metrics(session)
     try:
         with session.begin_nested():
@@ -412,7 +384,7 @@ def _record_all(*, session: Session, clock: Clock, ran: list[_Ran]) -> dict[uuid
     for item in ran:
         by_workspace.setdefault(item.task.workspace_id, []).append(item)
     for workspace_id, items in by_workspace.items():
-        _bind(session, workspace_id)
+        claims.bind_to(session, workspace_id)
         for item in items:
             if item.result is not None:
                 outcome = _record_result(
@@ -427,11 +399,6 @@ def _record_all(*, session: Session, clock: Clock, ran: list[_Ran]) -> dict[uuid
         # Written now, while the session is still bound to this workspace.
         session.flush()
     return done
-
-
-def _bind(session: Session, workspace_id: uuid.UUID) -> None:
-    session.info.pop(SYSTEM_KEY, None)
-    bind_workspace(session, workspace_id)
 
 
 def _run_handler(*, session: Session, clock: Clock, agent: Agent, task: AgentTask) -> TaskResult:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.agents import activity, claims
 from commandcentre.clock import Clock
-from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
+from commandcentre.db.scoping import SYSTEM_KEY
 from commandcentre.outreach.channels.email import SendOutcome, SendReceipt
 from commandcentre.outreach.decisions import Decided, Decisions, InFlight
 from commandcentre.outreach.models import Send
@@ -179,12 +179,11 @@ class Sender:
             # Always in the same order: the rows locked for the caps are then taken in one
             # order by every worker.
             for workspace_id in sorted(by_workspace):
-                session.info.pop(SYSTEM_KEY, None)
-                bind_workspace(session, workspace_id)
+                claims.bind_to(session, workspace_id)
                 decided.update(Decisions(session, self, by_workspace[workspace_id]).run())
                 # Written while the session is bound to this workspace.
                 session.flush()
-            _unbind(session)
+            claims.as_system(session)
         return decided
 
     def _attempt(self, ready: list[InFlight], leased_at: datetime) -> dict[uuid.UUID, str | None]:
@@ -309,8 +308,7 @@ class Sender:
                     continue
                 by_workspace.setdefault(send.workspace_id, []).append((send, receipt))
             for workspace_id in sorted(by_workspace):
-                session.info.pop(SYSTEM_KEY, None)
-                bind_workspace(session, workspace_id)
+                claims.bind_to(session, workspace_id)
                 group = by_workspace[workspace_id]
                 followup = load_for_receipts(session, [send for send, _ in group])
                 for send, receipt in group:
@@ -321,7 +319,7 @@ class Sender:
                             session, self.clock, send, receipt, followup
                         )
                 session.flush()
-            _unbind(session)
+            claims.as_system(session)
         return recorded
 
     # ------------------------------------------------------------------ reconciliation
@@ -397,23 +395,7 @@ def _hold_all(session: Session, send_ids: Sequence[uuid.UUID], worker: str) -> l
     Locking first, before any side effect, is how a worker whose lease was taken over
     finds out now rather than after it acted.
     """
-    session.info.pop(WORKSPACE_KEY, None)
-    session.info[SYSTEM_KEY] = True
-    held = {
-        send.id: send
-        for send in session.scalars(
-            update(Send)
-            .where(Send.id.in_(send_ids), Send.status == "claimed", Send.claimed_by == worker)
-            # A no-op assignment: the point is the lock and the ownership check.
-            .values(claimed_by=Send.claimed_by)
-            .returning(Send)
-            .execution_options(synchronize_session=False)
-        )
-    }
+    claims.as_system(session)
+    mine = [Send.status == "claimed", Send.claimed_by == worker]
+    held = {send.id: send for send in claims.hold_all(session, Send, send_ids, conditions=mine)}
     return [held[send_id] for send_id in send_ids if send_id in held]
-
-
-def _unbind(session: Session) -> None:
-    """Every workspace's rows are flushed; what is left (counters) spans workspaces."""
-    session.info.pop(WORKSPACE_KEY, None)
-    session.info[SYSTEM_KEY] = True
