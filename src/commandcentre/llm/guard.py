@@ -297,15 +297,14 @@ class GuardedWriter:
         entry = self._entry(key)
         if entry is None:
             return None
-        # A stale row is refreshed in place when the new answer is stored.
+        if entry.expires_at is None or entry.expires_at > self.clock.now():
+            try:
+                return DraftResult.model_validate(entry.response, strict=False)
+            except ValueError:
+                pass  # written by an older result shape: a miss, not a crash
+        # Expired or unreadable: refreshed in place when the new answer is stored.
         self._stale[key] = entry
-        if entry.expires_at is not None and entry.expires_at <= self.clock.now():
-            return None
-        try:
-            return DraftResult.model_validate(entry.response, strict=False)
-        except ValueError:
-            # A row written by an older result shape is a miss, not a crash; it is overwritten.
-            return None
+        return None
 
     def _store(self, key: str, model: str, result: DraftResult) -> None:
         now = self.clock.now()

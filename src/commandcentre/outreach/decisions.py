@@ -10,6 +10,7 @@ The others go back to the queue, or are cancelled or failed, with the reason log
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,8 +113,6 @@ class Decisions:
         self.sends = sends
         self.workspace_id = sends[0].workspace_id
         self.now = sender.clock.now()
-        self._workspace: Workspace | None = None
-        self._workspace_loaded = False
         self._configs: dict[uuid.UUID | None, OutreachConfig] = {}
 
     def run(self) -> dict[uuid.UUID, Decided]:
@@ -269,11 +268,9 @@ class Decisions:
             self._configs[key] = config
         return config
 
+    @functools.cached_property
     def workspace(self) -> Workspace | None:
-        if not self._workspace_loaded:
-            self._workspace = self.session.get(Workspace, self.workspace_id)
-            self._workspace_loaded = True
-        return self._workspace
+        return self.session.get(Workspace, self.workspace_id)
 
     def _stop(self, send: Send, status: str, reason: str) -> str:
         send.status = status
@@ -297,7 +294,7 @@ class Decisions:
         """None when now is inside the window; else when it next opens."""
         if not config.businessHoursOnly:
             return None
-        workspace = self.workspace()
+        workspace = self.workspace
         default_tz = workspace.timezone if workspace else "UTC"
         opening = timing.next_send_window(
             at=self.now,
@@ -313,7 +310,7 @@ class _Composer:
 
     def __init__(self, decisions: Decisions) -> None:
         settings = decisions.sender.settings
-        workspace = decisions.workspace()
+        workspace = decisions.workspace
         self.now = decisions.now
         # The address ensure_mailbox finds or creates the mailbox by.
         self.from_address = settings.mail_from_address.strip().lower()
