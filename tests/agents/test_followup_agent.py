@@ -9,7 +9,14 @@ from email import message_from_bytes, policy
 
 from sqlalchemy import select, update
 
-from cctest.outreach import OPEN_WINDOW, Drafted, seed_drafts, send_first_message, settle
+from cctest.outreach import (
+    OPEN_WINDOW,
+    Drafted,
+    second_draft,
+    seed_drafts,
+    send_first_message,
+    settle,
+)
 from commandcentre.agents import approvals
 from commandcentre.agents.models import Agent, Approval
 from commandcentre.agents.pumps import Pumps
@@ -166,24 +173,9 @@ def test_follow_ups_wait_out_an_absence_and_the_minimum_gap(
 
 def test_a_contact_in_a_sequence_is_not_given_a_second_one(ctx: AppContext) -> None:
     drafted, pumps = _sent_first_message(ctx)
+    second = second_draft(ctx, drafted, "pending_approval")
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
-        original = session.get(OutreachDraft, drafted.draft_ids[0])
-        assert original is not None
-        second = OutreachDraft(
-            agent_id=original.agent_id,
-            contact_id=original.contact_id,
-            opportunity_id=original.opportunity_id,
-            channel="email",
-            recipient=original.recipient,
-            subject="Another event",
-            message_body="Hello again",
-            status="pending_approval",
-            created_at=ctx.clock.now(),
-            updated_at=ctx.clock.now(),
-        )
-        session.add(second)
-        session.flush()
-        review.approve(session, ctx.clock, second.id, None)
+        review.approve(session, ctx.clock, second, None)
     settle(pumps)
     rows = _rows(ctx, drafted)
     assert {r.original_outreach_id for r in rows} == {drafted.draft_ids[0]}

@@ -95,6 +95,28 @@ def drain(sender: Sender, rounds: int = 50) -> int:
     return total
 
 
+def second_draft(ctx: AppContext, drafted: Drafted, status: str) -> uuid.UUID:
+    """Another first message to the first draft's contact (as for a second event)."""
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        original = session.get(OutreachDraft, drafted.draft_ids[0])
+        assert original is not None
+        second = OutreachDraft(
+            agent_id=original.agent_id,
+            contact_id=original.contact_id,
+            opportunity_id=original.opportunity_id,
+            channel="email",
+            recipient=original.recipient,
+            subject="Another event",
+            message_body="Hello again",
+            status=status,
+            created_at=ctx.clock.now(),
+            updated_at=ctx.clock.now(),
+        )
+        session.add(second)
+        session.flush()
+        return second.id
+
+
 def first_draft(ctx: AppContext, drafted: Drafted) -> OutreachDraft:
     """The first draft as stored now, detached so its fields stay readable."""
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:

@@ -8,14 +8,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from cctest.outreach import seed_drafts
+from cctest.outreach import second_draft, seed_drafts
 from cctest.runtime import pumps
 from commandcentre.agents.bus import Bus
 from commandcentre.agents.models import ActivityEntry, Agent
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
 from commandcentre.followups.models import FollowUp
-from commandcentre.outreach.models import OutreachDraft
 
 
 def _notify(
@@ -70,24 +69,7 @@ def test_two_first_messages_to_one_contact_in_one_batch_give_one_sequence(
     ctx: AppContext,
 ) -> None:
     drafted = seed_drafts(ctx, 1)
-    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
-        original = session.get(OutreachDraft, drafted.draft_ids[0])
-        assert original is not None
-        second = OutreachDraft(
-            agent_id=original.agent_id,
-            contact_id=original.contact_id,
-            opportunity_id=original.opportunity_id,
-            channel="email",
-            recipient=original.recipient,
-            subject="Another event",
-            message_body="Hello again",
-            status="sent",
-            created_at=ctx.clock.now(),
-            updated_at=ctx.clock.now(),
-        )
-        session.add(second)
-        session.flush()
-        second_id = second.id
+    second_id = second_draft(ctx, drafted, "sent")
     _notify(
         ctx,
         drafted.workspace_id,
