@@ -189,12 +189,13 @@ def test_sigkill_at_random_points_loses_nothing_and_doubles_nothing(
         worker = WorkerProcess(scratch_url, tmp_path / "worker", threads=1)
         spawned.append(worker)
         # A random point inside real processing: a few tasks after this worker got going
-        # (so it is never killed while still importing), then a random extra delay.
-        target = completed() + rng.randint(1, 8)
+        # (so it is never killed while still importing), then a random extra delay short
+        # enough that 20 kills fit inside the 500 tasks (a worker does ~1 task per ms).
+        target = completed() + rng.randint(1, 5)
         progressed = wait_for(working(worker, target), timeout=60, interval=0.005)
         assert progressed, f"kill {kill}: the worker made no progress\n{worker.log()}"
         assert worker.proc.poll() is None, f"the worker exited by itself\n{worker.log()}"
-        time.sleep(rng.uniform(0.0, 0.02))
+        time.sleep(rng.uniform(0.0, 0.005))
         worker.kill()
         with engine.connect() as conn:
             held = conn.execute(
