@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from commandcentre.outreach.channels import (
     SendOutcome,
     SmtpChannel,
 )
-from commandcentre.outreach.channels.email import outbox_filename
+from commandcentre.outreach.channels.email import _wire_policy, outbox_filename
 from commandcentre.outreach.compose import compose_email
 
 # Short enough to keep every test well under a second, long enough for a loaded CI box.
@@ -313,3 +314,14 @@ def test_outbox_filenames_are_safe_and_unique() -> None:
     assert "/" not in hostile
     assert not hostile.startswith(".")
     assert outbox_filename("<a/b@x>") != outbox_filename("<a_b@x>")
+
+
+def test_wire_policy_is_cached_per_mode_and_keeps_the_line_limit() -> None:
+    message = _message()
+    plain = _wire_policy(message)
+    utf8 = _wire_policy(message, utf8=True)
+    assert plain is _wire_policy(_message())
+    assert isinstance(plain, EmailPolicy)
+    assert isinstance(utf8, EmailPolicy)
+    assert (plain.linesep, plain.utf8, plain.max_line_length) == ("\r\n", False, 998)
+    assert (utf8.linesep, utf8.utf8) == ("\r\n", True)

@@ -3,25 +3,38 @@
 Every header value is checked for line breaks before it goes near the message: the stdlib
 would refuse some of them anyway, but only deep inside serialisation, after a send attempt
 has already started. Failing here gives a clear error at compose time instead.
+
+Cost: the send pump composes every message, and the stdlib's header registry parses each
+value on ``message[name] = value`` (and once more inside ``set_content``), which made
+composing ~0.6 ms. Values whose wire form is provably their own text (plain printable
+ASCII, see ``_verbatim``) are stored as raw header lines, the way the stdlib parser stores
+headers it reads: they serialise unchanged and are only parsed if someone reads them. Every
+other value still goes through the header registry, and headers shared by many messages
+(sender, MIME headers) are built by the stdlib once and reused, so the bytes on the wire are
+the same as before. tests/outreach/test_compose.py pins this against a snapshot of the
+straightforward implementation.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
-from email import policy
+from email import policy, quoprimime
 from email.errors import HeaderParseError
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import cast
 from urllib.parse import urlsplit
 
 # Long one-click URLs must not be folded: the default 78-column folding turns an unbreakable
 # URL into RFC 2047 encoded words, which mail clients do not decode inside List-Unsubscribe.
 # 998 is the hard line limit of RFC 5322.
-OUTREACH_POLICY = policy.SMTP.clone(max_line_length=998)
+_MAX_LINE = 998
+OUTREACH_POLICY = policy.SMTP.clone(max_line_length=_MAX_LINE)
 
 _MAX_URL_LENGTH = 800
 _LINE_BREAKS = re.compile(r"[\r\n\x00]")
@@ -33,6 +46,16 @@ _MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _REPLY_PREFIX = re.compile(r"^\s*re\s*:", re.IGNORECASE)
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _APPROVAL_TAG = b"commandcentre.outreach.approval.v1"
+
+# A value the stdlib would write out exactly as given and parse back to the same text:
+# printable ASCII without leading/trailing blanks (the folder drops the space after an empty
+# value's colon) and without "=?" (which the parser would take for an RFC 2047 encoded word).
+_PLAIN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+# addr-specs of dot-atoms only: ``Address`` accepts each of them and writes it back as given.
+# "=" and "?" are left out so that no encoded word can hide in them; anything else takes the
+# full ``Address`` path.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+"
+_SIMPLE_ADDR_SPEC = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 def _single_line(field: str, value: str) -> str:
@@ -61,6 +84,112 @@ def _address(field: str, addr_spec: str, display_name: str = "") -> Address:
     if not address.username or not address.domain:
         raise ValueError(f"{field} is not a valid email address: {addr_spec!r}")
     return address
+
+
+def _verbatim(name: str, value: str) -> bool:
+    """Whether ``value`` may be stored as a raw line: one the stdlib writes out unchanged."""
+    return (
+        len(name) + 2 + len(value) <= _MAX_LINE
+        and _PLAIN.fullmatch(value) is not None
+        and "=?" not in value
+    )
+
+
+def _put(message: EmailMessage, name: str, value: str | BaseHeader | Address) -> None:
+    # set_raw stores a header without parsing it, as the stdlib's own parser does for every
+    # header it reads (public, though meant for parsers). It is used instead of
+    # ``message[name] = value`` because that also checks the header's max count, and the
+    # registry builds a new class for each such lookup (~15 µs); every header here is added
+    # once to a fresh message, so the check could never fire.
+    if isinstance(value, str) and not isinstance(value, BaseHeader) and _verbatim(name, value):
+        # A raw line is written out unchanged when it fits on a line, which _verbatim
+        # guarantees, and reading it back (message[name]) builds the same header object
+        # assignment would have. Pinned by test_raw_headers_match_assigned_headers.
+        message.set_raw(name, value)
+    else:
+        # Exactly what ``message[name] = value`` stores (and the same ValueError for values
+        # the stdlib refuses), minus the count check.
+        # (typeshed says str, but the registry takes Address objects too, as assignment does.)
+        message.set_raw(*message.policy.header_store_parse(name, cast(str, value)))
+
+
+@functools.lru_cache(maxsize=256)
+def _sender(addr_spec: str, display_name: str) -> str | BaseHeader:
+    """The From value to store (a raw line or the header object), built once per sender.
+
+    The header object comes from the stdlib as before; it is stored raw only where that
+    provably changes nothing: its fold, under both the ASCII and the SMTPUTF8 wire policy,
+    and its decoded value are the same when re-read from the raw line. Errors are not
+    cached, so a bad sender fails on every call with the same message.
+    """
+    header: BaseHeader = OUTREACH_POLICY.header_factory(
+        "From", _address("from_address", addr_spec, display_name)
+    )
+    folded = header.fold(policy=OUTREACH_POLICY)
+    raw = folded[len("From: ") : -len(OUTREACH_POLICY.linesep)]
+    if _verbatim("From", raw) and folded == f"From: {raw}{OUTREACH_POLICY.linesep}":
+        reread: BaseHeader = OUTREACH_POLICY.header_factory("From", raw)
+        utf8 = OUTREACH_POLICY.clone(utf8=True)
+        if (
+            str(reread) == str(header)
+            and reread.fold(policy=OUTREACH_POLICY) == folded
+            and header.fold(policy=utf8) == folded
+        ):
+            return raw
+    return header
+
+
+def _recipient(addr_spec: str) -> str | Address:
+    """The To value (validated as ``_address`` does); dot-atom addresses skip the parser.
+
+    Only those come back as text to store raw; any other address keeps the stdlib path.
+    """
+    if _SIMPLE_ADDR_SPEC.fullmatch(addr_spec):
+        return addr_spec
+    return _address("to_address", addr_spec)
+
+
+def _mime_headers(cte: str | None) -> tuple[tuple[str, BaseHeader], ...]:
+    # What set_content adds for a text/plain utf-8 part, built by set_content itself once.
+    # The header objects are immutable, so every message can share them; they stay objects
+    # (not raw lines) because the generator reads Content-Type and the transfer encoding
+    # on every serialisation, and parsing them costs more than folding them.
+    template = EmailMessage(policy=OUTREACH_POLICY)
+    template.set_content("\n", charset="utf-8", cte=cte)
+    headers: list[tuple[str, BaseHeader]] = []
+    for name, value in template.items():
+        assert isinstance(value, BaseHeader)
+        headers.append((name, value))
+    return tuple(headers)
+
+
+_MIME_7BIT = _mime_headers(None)
+_MIME_QP = _mime_headers("quoted-printable")
+
+
+def _set_body(message: EmailMessage, text: str) -> None:
+    """``message.set_content(text, charset="utf-8", cte=...)`` without re-parsing headers.
+
+    ``text`` has "\n" line ends only (compose_email normalises them), so the payload is the
+    text itself for 7bit, and the same quoted-printable encoding set_content applies
+    otherwise. ASCII with a line over the limit takes set_content's own heuristics.
+    """
+    # Quoted-printable for non-ASCII keeps the message 7-bit clean, so it is accepted by
+    # relays that do not offer 8BITMIME.
+    if not text.isascii():
+        data = text.encode("utf-8")
+        payload = quoprimime.body_encode(data.decode("latin-1"), _MAX_LINE)
+        headers = _MIME_QP
+    elif max(map(len, text.split("\n"))) <= _MAX_LINE:
+        payload = text
+        headers = _MIME_7BIT
+    else:
+        message.set_content(text, charset="utf-8")
+        return
+    for name, value in headers:
+        # Nothing reads MIME-Version while serialising, so a raw line saves folding it.
+        _put(message, name, str(value) if name == "MIME-Version" else value)
+    message.set_payload(payload)
 
 
 def _unsubscribe_https(url: str) -> str:
@@ -130,8 +259,8 @@ def compose_email(
     ``now`` (aware) fixes the Date header; it defaults to the current time.
     Raises ``ValueError`` on any header value with a line break or a malformed address.
     """
-    sender = _address("from_address", from_address, from_name)
-    recipient = _address("to_address", to_address)
+    sender = _sender(from_address, from_name)
+    recipient = _recipient(to_address)
     _single_line("subject", subject)
     https_uri = _unsubscribe_https(unsubscribe_url)
     unsubscribe_targets = [https_uri]
@@ -153,23 +282,27 @@ def compose_email(
         raise ValueError("now must be timezone-aware")
 
     message = EmailMessage(policy=OUTREACH_POLICY)
-    message["Message-ID"] = make_message_id(message_id_domain)
-    message["Date"] = format_datetime(now.astimezone(UTC))
-    message["From"] = sender
-    message["To"] = recipient
-    message["Subject"] = subject
+    _put(message, "Message-ID", make_message_id(message_id_domain))
+    moment = now.astimezone(UTC)
+    date = format_datetime(moment)
+    if moment.year >= 1970:
+        _put(message, "Date", date)
+    else:
+        # The stdlib reads two-digit years as 19xx/20xx and rewrites the date it stores;
+        # only the registry reproduces that, for years no real send has.
+        message.set_raw(*message.policy.header_store_parse("Date", date))
+    _put(message, "From", sender)
+    _put(message, "To", recipient)
+    _put(message, "Subject", subject)
     if parent is not None:
-        message["In-Reply-To"] = parent
+        _put(message, "In-Reply-To", parent)
     if thread:
-        message["References"] = " ".join(thread)
-    message["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in unsubscribe_targets)
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        _put(message, "References", " ".join(thread))
+    _put(message, "List-Unsubscribe", ", ".join(f"<{uri}>" for uri in unsubscribe_targets))
+    _put(message, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 
     text = re.sub(r"\r\n?", "\n", body).rstrip("\n") + "\n" + _footer(postal_address, https_uri)
-    # Quoted-printable for non-ASCII keeps the message 7-bit clean, so it is accepted by
-    # relays that do not offer 8BITMIME.
-    cte = None if text.isascii() else "quoted-printable"
-    message.set_content(text + "\n", charset="utf-8", cte=cte)
+    _set_body(message, text + "\n")
     return message
 
 

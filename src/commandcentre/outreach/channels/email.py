@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import functools
 import hashlib
 import os
 import re
@@ -153,7 +154,13 @@ def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
 def _wire_policy(message: EmailMessage, utf8: bool = False) -> Policy:
     # Keep the message's own policy (outreach mail uses a long line limit so that long
     # List-Unsubscribe URLs are not mangled) and only force CRLF and the UTF-8 mode.
-    base = message.policy
+    return _wire_clone(message.policy, utf8)
+
+
+@functools.lru_cache(maxsize=32)
+def _wire_clone(base: Policy, utf8: bool) -> Policy:
+    # Policies are immutable and every outreach message shares one, so the clone is made
+    # once per (policy, mode) instead of on every send.
     if isinstance(base, EmailPolicy):
         return base.clone(linesep="\r\n", utf8=utf8)
     return base.clone(linesep="\r\n")
