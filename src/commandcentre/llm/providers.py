@@ -18,6 +18,15 @@ prefix (system message, task settings, event and account facts; the recipient's 
 OpenAI caches such prefixes by itself; for Anthropic the shared block carries
 ``cache_control`` (ephemeral), which marks the end of the cacheable prefix.
 
+Requests go through the SDK clients' low-level ``post`` with bodies we build ourselves: the
+high-level ``create`` methods walk every parameter through the SDK's TypedDict transformation
+and build pydantic models of the answer, which together cost more CPU than the HTTP exchange
+with a nearby server. Our bodies need no transformation (plain strings and dicts, no aliased
+or formatted fields), and the answer is read straight from its JSON. Everything that does not
+depend on the request (schemas, tool definitions, request options) is built once per process.
+Auth, SDK headers, the SDK's error classes and its timeout handling are unchanged, as they live
+below ``post``.
+
 The SDK clients run with ``max_retries=0`` and an explicit timeout (every request has one);
 retries follow ``commandcentre.llm.retry``. With ``limits`` set, every HTTP attempt first passes
 the provider's shared breaker and rate limit and holds one of its concurrency slots
@@ -40,10 +49,11 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import anthropic
 import openai
+from openai._base_client import make_request_options as openai_request_options
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from commandcentre.llm.limits import ProviderLimits
@@ -68,6 +78,9 @@ _OPENAI_SPEND_CODES = frozenset(
     {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
 )
 _ANTHROPIC_SPEND_MESSAGE = re.compile(r"credit balance|billing|spend limit", re.IGNORECASE)
+_TOOL_CHOICE: dict[str, Any] = {"type": "tool", "name": TOOL_NAME}
+# What ``chat.completions.create`` asks of its client: the key as a Bearer token.
+_OPENAI_OPTIONS = openai_request_options(security={"bearer_auth": True})
 
 JsonMode = Literal["json_schema", "json_object"]
 Message = dict[str, Any]
@@ -99,6 +112,60 @@ class Reply:
     text: str
     tokens_in: int
     tokens_out: int
+
+
+@functools.cache
+def _draft_schema() -> dict[str, Any]:
+    """``DraftOutput``'s JSON schema; generating it takes longer than a local request.
+
+    Shared by every request body, which the SDKs only serialise, so it must never be mutated.
+    """
+    return DraftOutput.model_json_schema()
+
+
+@functools.cache
+def _openai_response_format(json_mode: JsonMode) -> dict[str, Any]:
+    if json_mode == "json_object":
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "draft", "schema": _draft_schema(), "strict": False},
+    }
+
+
+@functools.cache
+def _anthropic_tools() -> list[dict[str, Any]]:
+    return [
+        {
+            "name": TOOL_NAME,
+            "description": "Return the drafted message.",
+            "input_schema": _draft_schema(),
+        }
+    ]
+
+
+def _answer(data: object) -> dict[str, Any]:
+    """The answer's top-level JSON object.
+
+    Asked for ``object``, the SDKs hand back the text of an answer not labelled JSON (some
+    proxies send ``text/plain``); asked for a model class they parsed it anyway, so this does
+    too. Anything that is not a JSON object reads as an empty answer, which is re-asked once.
+    """
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _get(data: object, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _count(value: object) -> int:
+    # bool is an int, but never a token count.
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def parse_output(text: str) -> DraftOutput:
@@ -268,29 +335,28 @@ class OpenAIWriter(_ModelWriter):
         self._client = _openai_client(api_key, base_url or None, timeout)
 
     def _response_format(self) -> dict[str, Any]:
-        if self.json_mode == "json_object":
-            return {"type": "json_object"}
-        return {
-            "type": "json_schema",
-            "json_schema": {
-                "name": "draft",
-                "schema": DraftOutput.model_json_schema(),
-                "strict": False,
-            },
-        }
+        return _openai_response_format(self.json_mode)
 
     def _send(self, messages: list[Message]) -> Reply:
-        response = self._client.chat.completions.create(
-            model=self.model,
-            messages=cast(Any, messages),
-            response_format=cast(Any, self._response_format()),
+        # Key order as ``chat.completions.create`` sends them, so the bytes are unchanged.
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "response_format": self._response_format(),
+        }
+        data = _answer(
+            self._client.post(
+                "/chat/completions", body=body, cast_to=object, options=_OPENAI_OPTIONS
+            )
         )
-        text = response.choices[0].message.content if response.choices else None
-        u = response.usage
+        choices = data.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        text = _get(_get(first, "message"), "content")
+        usage = data.get("usage")
         return Reply(
-            text=text or "",
-            tokens_in=u.prompt_tokens if u else 0,
-            tokens_out=u.completion_tokens if u else 0,
+            text=text if isinstance(text, str) else "",
+            tokens_in=_count(_get(usage, "prompt_tokens")),
+            tokens_out=_count(_get(usage, "completion_tokens")),
         )
 
     def _classify(self, exc: Exception) -> Decision | None:
@@ -363,34 +429,36 @@ class AnthropicWriter(_ModelWriter):
     def _send(self, messages: list[Message]) -> Reply:
         system = "\n\n".join(str(m["content"]) for m in messages if m["role"] == "system")
         turns = [m for m in messages if m["role"] != "system"]
-        tool = {
-            "name": TOOL_NAME,
-            "description": "Return the drafted message.",
-            "input_schema": DraftOutput.model_json_schema(),
+        # Key order as ``messages.create`` sends them, so the bytes are unchanged.
+        body = {
+            "max_tokens": self.max_tokens,
+            "messages": turns,
+            "model": self.model,
+            "system": system,
+            "tool_choice": _TOOL_CHOICE,
+            "tools": _anthropic_tools(),
         }
-        response = self._client.messages.create(
-            model=self.model,
-            max_tokens=self.max_tokens,
-            system=system,
-            messages=cast(Any, turns),
-            tools=cast(Any, [tool]),
-            tool_choice={"type": "tool", "name": TOOL_NAME},
-        )
+        data = _answer(self._client.post("/v1/messages", body=body, cast_to=object))
         text = ""
         texts: list[str] = []
-        for block in response.content:
-            if block.type == "tool_use" and block.name == TOOL_NAME:
-                text = json.dumps(block.input)
+        content = data.get("content")
+        for block in content if isinstance(content, list) else []:
+            kind = _get(block, "type")
+            if kind == "tool_use" and _get(block, "name") == TOOL_NAME:
+                text = json.dumps(_get(block, "input"))
                 break
-            if block.type == "text":
-                texts.append(block.text)
+            if kind == "text":
+                texts.append(str(_get(block, "text") or ""))
         else:
             text = "".join(texts)
-        u = response.usage
+        usage = data.get("usage")
         tokens_in = (
-            u.input_tokens + (u.cache_creation_input_tokens or 0) + (u.cache_read_input_tokens or 0)
+            _count(_get(usage, "input_tokens"))
+            + _count(_get(usage, "cache_creation_input_tokens"))
+            + _count(_get(usage, "cache_read_input_tokens"))
         )
-        return Reply(text=text, tokens_in=tokens_in, tokens_out=u.output_tokens)
+        tokens_out = _count(_get(usage, "output_tokens"))
+        return Reply(text=text, tokens_in=tokens_in, tokens_out=tokens_out)
 
     def _classify(self, exc: Exception) -> Decision | None:
         if isinstance(exc, anthropic.APITimeoutError):
