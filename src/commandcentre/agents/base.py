@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.agents.config import AgentConfig
 from commandcentre.agents.models import Agent, AgentMessage, AgentTask
@@ -46,10 +47,34 @@ class AgentContext:
     agent: Agent
     config: AgentConfig
     bus: Bus
+    # What the agent's ``prepare_tasks`` did for this task before its transaction, if anything.
+    prepared: object | None = None
 
     @property
     def settings(self) -> Settings:
         return settings_of(self.session)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task this worker holds, as ``prepare_tasks`` sees it (no session is open)."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    agent_id: uuid.UUID
+    task_type: str
+    input_data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Preparation:
+    """What ``prepare_tasks`` may use: it opens its own short transactions, renewing the
+    leases of the tasks it writes for (``lease``) so a lost task gets nothing more."""
+
+    factory: sessionmaker[Session]
+    clock: Clock
+    worker: str
+    lease: timedelta
 
 
 class BaseAgent(Protocol):
@@ -61,6 +86,17 @@ class BaseAgent(Protocol):
     def handle_task(self, ctx: AgentContext, task: AgentTask) -> TaskResult: ...
 
     def handle_message(self, ctx: AgentContext, message: AgentMessage) -> None: ...
+
+
+class PreparesTasks(Protocol):
+    """An agent whose tasks wait on something slow (a model) does that part first, outside
+    the batch's transaction, for all its claimed tasks of the batch at once. Whatever it
+    returns for a task reaches that task's handler as ``ctx.prepared``; the handler must
+    still finish the work when nothing (or only part of it) was prepared."""
+
+    def prepare_tasks(
+        self, prep: Preparation, tasks: list[ClaimedTask]
+    ) -> dict[uuid.UUID, object]: ...
 
 
 class EmptyInput(BaseModel):

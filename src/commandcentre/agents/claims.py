@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
+from commandcentre.db import engine
 from commandcentre.db.scoping import SYSTEM_KEY, WORKSPACE_KEY, bind_workspace
 
 log = logging.getLogger(__name__)
@@ -121,24 +121,17 @@ def backoff(
     return timedelta(seconds=(rng or random).uniform(0, ceiling))
 
 
-_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+@contextmanager
+def writer_turn(factory: sessionmaker[Session]) -> Iterator[None]:
+    """This process's turn to write, on SQLite (``db.engine.writer_turn``)."""
+    with engine.writer_turn(factory.kw.get("bind")):
+        yield
 
 
 @contextmanager
 def worker_session(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for a worker's unit of work.
-
-    SQLite has one writer at a time and makes the others sleep in growing steps while they
-    wait; queueing this process's worker threads on a lock instead keeps them busy. Other
-    databases lock rows, so there the session is handed out as it is.
-    """
-    bind = factory.kw.get("bind")
-    if bind is None or bind.dialect.name != "sqlite":
-        with factory() as session:
-            yield session
-        return
-    lock = _SQLITE_WRITERS.setdefault(id(bind), threading.Lock())
-    with lock, factory() as session:
+    """A session for a worker's unit of work, used in this process's turn to write."""
+    with writer_turn(factory), factory() as session:
         yield session
 
 

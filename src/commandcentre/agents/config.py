@@ -56,6 +56,12 @@ class OutreachConfig(AgentConfig):
     def business_hours(self) -> tuple[int, int]:
         return self.businessHoursStart, self.businessHoursEnd
 
+    @property
+    def sending_hours(self) -> tuple[int, int]:
+        """The hours a suggested send time may fall in: any hour when the agent sends at
+        any hour."""
+        return self.business_hours if self.businessHoursOnly else (0, 24)
+
 
 class FollowupConfig(AgentConfig):
     followupDelayDays: int = Field(default=3, ge=1, le=30, description="Business days.")

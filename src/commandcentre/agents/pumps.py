@@ -61,8 +61,19 @@ class Pumps:
         )
         if not claimed:
             return 0
+        prepared = tasks.prepare_batch(
+            factory=self.factory,
+            clock=self.clock,
+            task_ids=claimed,
+            worker=self.worker,
+            lease=self.lease,
+        )
         outcomes = tasks.process_batch(
-            factory=self.factory, clock=self.clock, task_ids=claimed, worker=self.worker
+            factory=self.factory,
+            clock=self.clock,
+            task_ids=claimed,
+            worker=self.worker,
+            prepared=prepared,
         )
         return sum(1 for outcome in outcomes if outcome is not None)
 

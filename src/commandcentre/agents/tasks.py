@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.agents import activity, approvals, claims, states, wakeup
-from commandcentre.agents.base import AgentContext, TaskResult
+from commandcentre.agents.base import AgentContext, ClaimedTask, Preparation, TaskResult
 from commandcentre.agents.bus import Bus
 from commandcentre.agents.config import CONFIG_MODELS
 from commandcentre.agents.models import TASK_PRIORITIES, Agent, AgentTask
@@ -295,6 +295,55 @@ class Outcome:
     status: str
 
 
+def prepare_batch(
+    *,
+    factory: sessionmaker[Session],
+    clock: Clock,
+    task_ids: list[uuid.UUID],
+    worker: str,
+    lease: timedelta = DEFAULT_LEASE,
+) -> dict[uuid.UUID, object]:
+    """Let each agent class that prepares its tasks (``PreparesTasks``) do so for its
+    claimed tasks of the batch, outside the batch's transaction. Preparing is a head start,
+    never required: an agent that fails at it is logged and its handlers do all the work."""
+    with factory() as session:
+        session.info[SYSTEM_KEY] = True
+        rows = session.execute(
+            select(
+                AgentTask.id,
+                AgentTask.workspace_id,
+                AgentTask.agent_id,
+                AgentTask.task_type,
+                AgentTask.input_data,
+                Agent.agent_type,
+            )
+            .join(Agent, Agent.id == AgentTask.agent_id)
+            .where(
+                AgentTask.id.in_(task_ids),
+                AgentTask.status == "in_progress",
+                AgentTask.claimed_by == worker,
+            )
+        ).all()
+    by_type: dict[str, list[ClaimedTask]] = {}
+    for task_id, workspace_id, agent_id, task_type, input_data, agent_type in rows:
+        by_type.setdefault(agent_type, []).append(
+            ClaimedTask(task_id, workspace_id, agent_id, task_type, dict(input_data or {}))
+        )
+    prep = Preparation(factory=factory, clock=clock, worker=worker, lease=lease)
+    prepared: dict[uuid.UUID, object] = {}
+    for agent_type, claimed in by_type.items():
+        prepare = getattr(agent_for(agent_type), "prepare_tasks", None)
+        if prepare is None:
+            continue
+        try:
+            prepared.update(prepare(prep, claimed))
+        except Exception:
+            log.exception(
+                "preparing %d %s tasks failed; their handlers do it", len(claimed), agent_type
+            )
+    return prepared
+
+
 def process(
     *, factory: sessionmaker[Session], clock: Clock, task_id: uuid.UUID, worker: str
 ) -> Outcome | None:
@@ -303,15 +352,22 @@ def process(
 
 
 def process_batch(
-    *, factory: sessionmaker[Session], clock: Clock, task_ids: list[uuid.UUID], worker: str
+    *,
+    factory: sessionmaker[Session],
+    clock: Clock,
+    task_ids: list[uuid.UUID],
+    worker: str,
+    prepared: dict[uuid.UUID, object] | None = None,
 ) -> list[Outcome | None]:
     """Run claimed tasks in one transaction, each inside its own savepoint.
 
     A task's effects and its outcome commit together, and a crash anywhere leaves nothing
     half-done: the transaction rolls back, the leases expire and the tasks are tried
     again. A failing handler only rolls back its own savepoint. Sharing the commit is
-    what makes small tasks cheap. None marks a task whose claim was lost.
+    what makes small tasks cheap. None marks a task whose claim was lost. ``prepared``:
+    what ``prepare_batch`` did for some of the tasks, handed to their handlers.
     """
+    ahead = prepared or {}
 
     def run() -> list[Outcome | None]:
         with (
@@ -321,7 +377,13 @@ def process_batch(
         ):
             held = _hold_all(session=session, task_ids=task_ids, worker=worker)
             ran = [
-                _run_one(session=session, clock=clock, task=task, agent=agent)
+                _run_one(
+                    session=session,
+                    clock=clock,
+                    task=task,
+                    agent=agent,
+                    prepared=ahead.get(task.id),
+                )
                 for task, agent in (held[t] for t in task_ids if t in held)
             ]
             done = _record_all(session=session, clock=clock, ran=ran)
@@ -362,12 +424,16 @@ class _Ran:
     trace: str = ""
 
 
-def _run_one(*, session: Session, clock: Clock, task: AgentTask, agent: Agent) -> _Ran:
+def _run_one(
+    *, session: Session, clock: Clock, task: AgentTask, agent: Agent, prepared: object | None
+) -> _Ran:
     claims.bind_to(session, task.workspace_id)
     before = activity.snapshot_metrics(session)
     try:
         with session.begin_nested():
-            result = _run_handler(session=session, clock=clock, agent=agent, task=task)
+            result = _run_handler(
+                session=session, clock=clock, agent=agent, task=task, prepared=prepared
+            )
     except Exception as exc:
         log.warning("task %s failed: %s", task.id, exc)
         activity.restore_metrics(session, before)
@@ -401,7 +467,14 @@ def _record_all(*, session: Session, clock: Clock, ran: list[_Ran]) -> dict[uuid
     return done
 
 
-def _run_handler(*, session: Session, clock: Clock, agent: Agent, task: AgentTask) -> TaskResult:
+def _run_handler(
+    *,
+    session: Session,
+    clock: Clock,
+    agent: Agent,
+    task: AgentTask,
+    prepared: object | None = None,
+) -> TaskResult:
     """The agent decides; no 'started' entry is logged because the task's whole run
     commits at once: readers see the claim (in progress) and then the outcome."""
     handler = agent_for(agent.agent_type)
@@ -414,6 +487,7 @@ def _run_handler(*, session: Session, clock: Clock, agent: Agent, task: AgentTas
         agent=agent,
         config=config,
         bus=bus,
+        prepared=prepared,
     )
     return handler.handle_task(ctx, task)
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,3 +42,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+_SQLITE_WRITERS: dict[int, threading.Lock] = {}
+_SQLITE_WRITERS_LOCK = threading.Lock()
+
+
+@contextmanager
+def writer_turn(bind: Engine | Connection | None) -> Iterator[None]:
+    """This process's turn to write to a SQLite database; elsewhere at once.
+
+    SQLite has one writer at a time and makes the others sleep in growing steps (up to
+    100 ms) while they wait; queueing this process's threads on a lock instead hands the
+    database over the moment it is free. Other databases lock rows: nothing to wait for.
+    """
+    if bind is None or bind.dialect.name != "sqlite":
+        yield
+        return
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with _SQLITE_WRITERS_LOCK:
+        lock = _SQLITE_WRITERS.setdefault(id(engine), threading.Lock())
+    with lock:
+        yield

@@ -21,7 +21,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from commandcentre.clock import Clock
-from commandcentre.llm.guard import Budget, GuardedWriter
+from commandcentre.llm.guard import Budget, DeferredWrites, GuardedWriter
 from commandcentre.llm.limits import LimitConfig, ProviderLimits, limit_key, transaction_for
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.providers import AnthropicWriter, OpenAIWriter
@@ -167,10 +167,13 @@ def drafting_writer(
     lock: AbstractContextManager[object] | None = None,
     cheap: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    deferred: DeferredWrites | None = None,
 ) -> Writer:
     """The writer an agent drafts with (module docstring); offline when no model is set up.
 
     ``lock`` must guard every other use of ``session`` while drafts run on several threads.
+    ``deferred``: the caller drafts outside a transaction and writes the guard's rows at its
+    next commit (``guard.DeferredWrites``); limit updates then commit on their own.
     """
     guard = lock if lock is not None else threading.RLock()
 
@@ -178,7 +181,7 @@ def drafting_writer(
         return ProviderLimits(
             limit_key(provider, base_url),
             limit_config(settings),
-            transaction=transaction_for(session, guard),
+            transaction=transaction_for(session, guard, apart=deferred is not None),
             clock=clock,
             sleep=sleep,
         )
@@ -195,5 +198,6 @@ def drafting_writer(
         budget=budget,
         cache_ttl=CACHE_TTL,
         lock=guard,
+        deferred=deferred,
     )
     return FallbackWriter(guarded, final=OfflineWriter())

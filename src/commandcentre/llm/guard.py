@@ -26,7 +26,10 @@ counted against the call budget, so concurrency cannot overshoot it.
 Every row goes through the caller's workspace-bound session, which stamps the workspace; the
 cache lookup is also filtered by workspace explicitly, so no text crosses tenants. Nothing is
 committed here: the caller's transaction decides, so a failure that rolls that transaction back
-also drops its ledger row.
+also drops its ledger row. A caller drafting outside a transaction passes ``DeferredWrites``
+(and turns its session's autoflush off): the cache rows then wait there, the ledger rows wait
+in the session, and both are written by the caller's next commit, so model calls never hold
+the database's write lock; the budget counts those unwritten calls meanwhile.
 
 The budget check is a read-then-call, so two *workers* drafting for the same agent at the same
 moment can each pass it and overshoot by one call; budgets cap daily spend, they are not locks.
@@ -43,7 +46,7 @@ import threading
 import time
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -201,6 +204,45 @@ def _insert_cache_entry(dialect: str) -> Any:
     )
 
 
+@dataclass
+class DeferredWrites:
+    """Cache rows and the totals of ledger rows not yet written (module docstring)."""
+
+    cache_rows: list[dict[str, Any]] = field(default_factory=list)
+    unwritten: dict[uuid.UUID | None, UsageTotals] = field(default_factory=dict)
+
+    def count(
+        self, agent_id: uuid.UUID | None, tokens_in: int, tokens_out: int, cost: float
+    ) -> None:
+        seen = self.unwritten.get(agent_id, UsageTotals())
+        self.unwritten[agent_id] = UsageTotals(
+            calls=seen.calls + 1,
+            tokens_in=seen.tokens_in + tokens_in,
+            tokens_out=seen.tokens_out + tokens_out,
+            cost_usd=seen.cost_usd + cost,
+        )
+
+    def including(self, agent_id: uuid.UUID | None, totals: UsageTotals) -> UsageTotals:
+        """``totals`` from the ledger plus this agent's calls not written yet."""
+        extra = self.unwritten.get(agent_id)
+        if extra is None:
+            return totals
+        return UsageTotals(
+            calls=totals.calls + extra.calls,
+            cached_calls=totals.cached_calls,
+            tokens_in=totals.tokens_in + extra.tokens_in,
+            tokens_out=totals.tokens_out + extra.tokens_out,
+            cost_usd=totals.cost_usd + extra.cost_usd,
+        )
+
+    def write(self, session: Session) -> None:
+        """Write the held cache rows in ``session``, just before it commits."""
+        if self.cache_rows:
+            session.execute(_insert_cache_entry(session.get_bind().dialect.name), self.cache_rows)
+        self.cache_rows = []
+        self.unwritten = {}
+
+
 class GuardedWriter:
     """A ``Writer`` with cache, per-agent daily budgets and a usage ledger (module docstring)."""
 
@@ -215,8 +257,10 @@ class GuardedWriter:
         budget: Budget,
         cache_ttl: timedelta | None,
         lock: AbstractContextManager[object] | None = None,
+        deferred: DeferredWrites | None = None,
     ) -> None:
         self.inner = inner
+        self.deferred = deferred
         self.name = inner.name
         self.session = session
         self.clock = clock
@@ -241,6 +285,8 @@ class GuardedWriter:
                 return hit
             if self.budget.limited:
                 totals = usage_today(self.session, self.clock, self.agent_id)
+                if self.deferred is not None:
+                    totals = self.deferred.including(self.agent_id, totals)
                 refusal = budget_refusal(self.budget, totals, in_flight=self._in_flight)
                 if refusal is not None:
                     raise refusal
@@ -322,19 +368,20 @@ class GuardedWriter:
             existing.created_at = now
             existing.expires_at = expires_at
             return
+        row = {
+            "id": new_id(),
+            "workspace_id": current_workspace(self.session),
+            "cache_key": key,
+            "model": model[:_MODEL_LEN],
+            "response": response,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        if self.deferred is not None:
+            self.deferred.cache_rows.append(row)
+            return
         # Another worker caching the same answer first is no error: its row stands.
-        self.session.execute(
-            _insert_cache_entry(self.session.get_bind().dialect.name),
-            {
-                "id": new_id(),
-                "workspace_id": current_workspace(self.session),
-                "cache_key": key,
-                "model": model[:_MODEL_LEN],
-                "response": response,
-                "created_at": now,
-                "expires_at": expires_at,
-            },
-        )
+        self.session.execute(_insert_cache_entry(self.session.get_bind().dialect.name), row)
 
     def _entry(self, key: str) -> LlmCacheEntry | None:
         """The row for ``key`` in this workspace, live or expired."""
@@ -359,6 +406,8 @@ class GuardedWriter:
         cached: bool = False,
         outcome: str = OUTCOME_OK,
     ) -> None:
+        if self.deferred is not None and not cached:
+            self.deferred.count(self.agent_id, tokens_in, tokens_out, cost)
         self.session.add(
             LlmUsage(
                 agent_id=self.agent_id,

@@ -22,8 +22,9 @@ Where the UPDATEs run matters. On PostgreSQL each one is its own short transacti
 connection, so other workers see it at once and no row lock is held across a model call. On
 SQLite the calling task's transaction already holds the database's single write lock, so a
 second connection would wait for it until the busy timeout: there the updates run inside the
-caller's session (in a savepoint, under the caller's lock), which is still shared correctly
-because SQLite lets only one writer through at a time.
+caller's session (under the caller's lock), which is still shared correctly
+because SQLite lets only one writer through at a time. Drafting that holds no transaction
+open (``apart``) gets its own short transactions on SQLite too.
 
 Time comes from the injected clock; waiting goes through the injected ``sleep``.
 """
@@ -43,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commandcentre.clock import Clock
+from commandcentre.db.engine import writer_turn
 from commandcentre.db.scoping import SYSTEM_KEY
 from commandcentre.llm.models import LlmLimitState
 from commandcentre.llm.retry import NotSent
@@ -99,7 +101,7 @@ def own_transactions(factory: sessionmaker[Session]) -> Transaction[T]:
     """Each operation in its own short, committed transaction (PostgreSQL, scripts)."""
 
     def run(fn: Callable[[Session], T]) -> T:
-        with factory() as session:
+        with writer_turn(factory.kw.get("bind")), factory() as session:
             # The limit table belongs to no workspace; a system session may touch it.
             session.info[SYSTEM_KEY] = True
             with session.begin():
@@ -123,10 +125,13 @@ def inside(session: Session, lock: AbstractContextManager[object] | None = None)
     return run
 
 
-def transaction_for(session: Session, lock: AbstractContextManager[object]) -> Transaction[T]:
-    """The right place for limit updates made on behalf of work running in ``session``."""
+def transaction_for(
+    session: Session, lock: AbstractContextManager[object], *, apart: bool = False
+) -> Transaction[T]:
+    """The right place for limit updates made on behalf of work running in ``session``;
+    ``apart``: always their own transactions, for work that holds no transaction open."""
     bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
+    if bind.dialect.name == "sqlite" and not apart:
         return inside(session, lock)
     engine = bind.engine if isinstance(bind, Connection) else bind
     return own_transactions(sessionmaker(bind=engine, expire_on_commit=False))

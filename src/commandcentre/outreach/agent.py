@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from commandcentre.agents.base import AgentContext, TaskResult
+from commandcentre.agents.base import AgentContext, ClaimedTask, Preparation, TaskResult
 from commandcentre.agents.common import MinimalAgent, PingInput
 from commandcentre.agents.config import AgentConfig, OutreachConfig
 from commandcentre.agents.models import AgentMessage, AgentTask
@@ -17,7 +17,7 @@ from commandcentre.errors import NotFound
 from commandcentre.intel.models import Event, Opportunity
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.types import Writer
-from commandcentre.outreach import drafts
+from commandcentre.outreach import ahead, drafts
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.workspaces.models import Workspace
 
@@ -58,31 +58,47 @@ def _sender(ctx: AgentContext) -> tuple[str, str]:
     return f"The {company} team", company
 
 
-def _output(opportunity_id: uuid.UUID, created: list[OutreachDraft]) -> dict[str, Any]:
-    pending = sum(1 for d in created if d.status == "pending_approval")
+Drafted = list[tuple[uuid.UUID, str]]  # (draft id, status)
+
+
+def _pairs(created: list[OutreachDraft]) -> Drafted:
+    return [(d.id, d.status) for d in created]
+
+
+def _output(opportunity_id: uuid.UUID, created: Drafted) -> dict[str, Any]:
+    pending = sum(1 for _, status in created if status == "pending_approval")
     return {
         "opportunityId": str(opportunity_id),
-        "draftIds": [str(d.id) for d in created],
+        "draftIds": [str(draft_id) for draft_id, _ in created],
         "pendingApproval": pending,
         "autoApproved": len(created) - pending,
     }
 
 
+def _completed(opportunity_id: uuid.UUID, event_name: str, created: Drafted) -> TaskResult:
+    plural = "" if len(created) == 1 else "s"
+    return TaskResult(
+        status="completed",
+        summary=f"Drafted {len(created)} message{plural} for {event_name}",
+        output=_output(opportunity_id, created),
+    )
+
+
 def _stopped(
-    opportunity_id: uuid.UUID, event_name: str, stopped: drafts.DraftingStopped
+    opportunity_id: uuid.UUID, event_name: str, reason: str, created: Drafted, remaining: int
 ) -> TaskResult:
     """A spent budget ends the task as failed, saying which budget and what is left, while
     the drafts already written stay in the queue (running the task again resumes)."""
-    done = len(stopped.created)
+    done = len(created)
     plural = "" if done == 1 else "s"
     return TaskResult(
         status="failed",
-        summary=f"Stopped drafting for {event_name}: {stopped.reason}. Drafted {done} "
-        f"message{plural}; {stopped.remaining} not drafted.",
+        summary=f"Stopped drafting for {event_name}: {reason}. Drafted {done} "
+        f"message{plural}; {remaining} not drafted.",
         output={
-            **_output(opportunity_id, stopped.created),
+            **_output(opportunity_id, created),
             "stoppedBy": "budget",
-            "notDrafted": stopped.remaining,
+            "notDrafted": remaining,
         },
     )
 
@@ -94,6 +110,10 @@ class OutreachAgent(MinimalAgent):
         "ping": PingInput,
         "draft_outreach": DraftOutreachInput,
     }
+
+    def prepare_tasks(self, prep: Preparation, tasks: list[ClaimedTask]) -> dict[uuid.UUID, object]:
+        """Draft with the model ahead of the batch's transaction (see ``outreach.ahead``)."""
+        return dict(ahead.draft_ahead(prep, tasks))
 
     def handle_task(self, ctx: AgentContext, task: AgentTask) -> TaskResult:
         if task.task_type == "draft_outreach":
@@ -107,6 +127,13 @@ class OutreachAgent(MinimalAgent):
             return TaskResult(status="failed", summary="The opportunity no longer exists.")
         event = ctx.session.get(Event, opportunity.event_id)
         event_name = event.name if event else "the event"
+        done = ctx.prepared if isinstance(ctx.prepared, ahead.Ahead) else ahead.Ahead()
+        if done.complete:
+            if done.stop_reason is not None:
+                return _stopped(
+                    opportunity.id, event_name, done.stop_reason, done.drafted, done.not_drafted
+                )
+            return _completed(opportunity.id, event_name, done.drafted)
         sender_name, sender_company = _sender(ctx)
         # One lock for every use of the task's session while drafts run on several threads.
         lock = threading.RLock()
@@ -128,13 +155,14 @@ class OutreachAgent(MinimalAgent):
         except NotFound:
             return TaskResult(status="failed", summary="The opportunity no longer exists.")
         except drafts.DraftingStopped as stopped:
-            return _stopped(opportunity.id, event_name, stopped)
-        plural = "" if len(created) == 1 else "s"
-        return TaskResult(
-            status="completed",
-            summary=f"Drafted {len(created)} message{plural} for {event_name}",
-            output=_output(opportunity.id, created),
-        )
+            return _stopped(
+                opportunity.id,
+                event_name,
+                stopped.reason,
+                done.drafted + _pairs(stopped.created),
+                stopped.remaining,
+            )
+        return _completed(opportunity.id, event_name, done.drafted + _pairs(created))
 
     def handle_message(self, ctx: AgentContext, message: AgentMessage) -> None:
         if message.payload.get("kind") == "high_priority_opportunity":

@@ -21,7 +21,7 @@ from commandcentre.clock import Clock
 from commandcentre.db.scoping import current_workspace
 from commandcentre.errors import InvalidInput, NotFound
 from commandcentre.intel.models import Contact, Event, Opportunity, OpportunityContact
-from commandcentre.outreach import drafts, suppression
+from commandcentre.outreach import drafts, pacing, suppression
 from commandcentre.outreach.models import OutreachDraft
 from commandcentre.outreach.timing import resolve_zone, suggest_send_time
 from commandcentre.planning.models import PlanningRecommendation
@@ -118,6 +118,7 @@ def preview(*, session: Session, clock: Clock, opportunity_id: uuid.UUID) -> Pre
         )
     )
     now = clock.now()
+    hours = pacing.outreach_config(session, None).sending_hours
     planned: list[Planned] = []
     skipped: list[Skipped] = []
     seen: set[uuid.UUID] = set()
@@ -140,6 +141,7 @@ def preview(*, session: Session, clock: Clock, opportunity_id: uuid.UUID) -> Pre
                     now=now,
                     event_start=event.start_date if event else None,
                     recipient_tz=contact.timezone,
+                    business_hours=hours,
                     default_tz=default_tz,
                 ),
                 timezone=zone.key,

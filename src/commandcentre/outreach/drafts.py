@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +41,7 @@ from commandcentre.intel.models import (
     OpportunityContact,
 )
 from commandcentre.llm.factory import drafting_writer
-from commandcentre.llm.guard import Budget
+from commandcentre.llm.guard import Budget, DeferredWrites
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.retry import StopWork
 from commandcentre.llm.types import (
@@ -200,7 +200,7 @@ def _contacts(
     return list(session.scalars(stmt.order_by(Contact.full_name, Contact.id)))
 
 
-class _NotStarted(StopWork):
+class NotStarted(StopWork):
     """A draft skipped because an earlier one hit the budget."""
 
 
@@ -229,6 +229,7 @@ def writer_for(
     *,
     task_id: uuid.UUID | None = None,
     lock: AbstractContextManager[object] | None = None,
+    deferred: DeferredWrites | None = None,
 ) -> Writer:
     """The writer the settings of this session ask for, under ``agent``'s daily budgets."""
     config = OutreachConfig.model_validate(agent.config if agent else {})
@@ -240,11 +241,26 @@ def writer_for(
         task_id=task_id,
         budget=budget_of(config),
         lock=lock,
+        deferred=deferred,
     )
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(size: int) -> ThreadPoolExecutor:
+    """The process's model-call threads, one pool per size: starting threads for every
+    task costs more than the calls of a fast model."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get(size)
+        if pool is None:
+            pool = _POOLS[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="draft")
+        return pool
+
+
 @dataclass(frozen=True)
-class _Planned:
+class Planned:
     contact: Contact
     channel: Channel
     recipient: str
@@ -252,7 +268,7 @@ class _Planned:
     request: DraftRequest
 
 
-def _plan(
+def plan_requests(
     session: Session,
     opportunity: Opportunity,
     contact_ids: Sequence[uuid.UUID] | None,
@@ -260,7 +276,7 @@ def _plan(
     tone: Tone,
     sender_name: str,
     sender_company: str,
-) -> list[_Planned]:
+) -> list[Planned]:
     """Requests for every reachable contact not yet drafted for this opportunity."""
     already = set(
         session.scalars(
@@ -280,7 +296,7 @@ def _plan(
     )
     candidates = [c for c in candidates if not (c[1] == "email" and c[2] in blocked)]
     facts = facts_for_many(session, [contact for contact, _, _ in candidates], opportunity)
-    planned: list[_Planned] = []
+    planned: list[Planned] = []
     for contact, channel, recipient in candidates:
         request = DraftRequest(
             recipient_name=contact.full_name,
@@ -293,7 +309,7 @@ def _plan(
             facts=facts[contact.id],
             untrusted_fields=set(UNTRUSTED_FIELDS),
         )
-        planned.append(_Planned(contact, channel, recipient, facts[contact.id], request))
+        planned.append(Planned(contact, channel, recipient, facts[contact.id], request))
     return planned
 
 
@@ -308,7 +324,7 @@ def _write_all(
 
     def one(request: DraftRequest) -> DraftResult | StopWork:
         if stopped.is_set():
-            return _NotStarted("not started: the budget was already spent")
+            return NotStarted("not started: the budget was already spent")
         try:
             return draft_with_grounding(writer, request, fallback=fallback)
         except StopWork as exc:
@@ -319,21 +335,25 @@ def _write_all(
         for request in requests:
             yield one(request)
         return
-    with ThreadPoolExecutor(
-        max_workers=min(concurrency, len(requests)), thread_name_prefix="draft"
-    ) as pool:
-        futures = [pool.submit(one, r) for r in requests]
+    pool = shared_pool(concurrency)
+    futures = [pool.submit(one, r) for r in requests]
+    try:
         for future in futures:
             yield future.result()
+    finally:
+        # Nothing may still be using the session once the caller moves on.
+        for future in futures:
+            future.cancel()
+        wait(futures)
 
 
-def _store(
+def store_draft(
     *,
     session: Session,
     clock: Clock,
     agent: Agent,
     config: OutreachConfig,
-    plan: _Planned,
+    plan: Planned,
     result: DraftResult,
     opportunity: Opportunity,
     event: Event | None,
@@ -364,6 +384,7 @@ def _store(
             now=now,
             event_start=event.start_date if event else None,
             recipient_tz=contact.timezone,
+            business_hours=config.sending_hours,
             default_tz=default_tz,
         ),
         writer=result.writer,
@@ -419,7 +440,7 @@ def create_drafts(
     workspace = session.get(Workspace, current_workspace(session))
     default_tz = workspace.timezone if workspace else "UTC"
     event = session.get(Event, opportunity.event_id)
-    planned = _plan(
+    planned = plan_requests(
         session,
         opportunity,
         contact_ids,
@@ -440,7 +461,7 @@ def create_drafts(
             continue
         with guard:
             created.append(
-                _store(
+                store_draft(
                     session=session,
                     clock=clock,
                     agent=agent,
@@ -461,7 +482,7 @@ def create_drafts(
                 (
                     o.reason
                     for o in outcomes
-                    if isinstance(o, StopWork) and not isinstance(o, _NotStarted)
+                    if isinstance(o, StopWork) and not isinstance(o, NotStarted)
                 ),
                 stop.reason,
             ),

@@ -1,0 +1,324 @@
+"""Drafting ahead of the task transaction: the model is called while no transaction is
+open, and drafts commit in small groups as the answers arrive.
+
+A model call takes hundreds of milliseconds. Made inside the task pump's transaction, that
+wait would hold the transaction open (on SQLite, the database's only write lock), so
+approvals and sends would queue behind drafting, and the drafting tasks of one batch could
+not share the model's concurrency. Here the batch's ``draft_outreach`` tasks are planned
+in short reads, all their requests go to one pool, and each group of finished answers is
+written in one short transaction that first renews the leases of its tasks: a worker that
+lost a task writes nothing more for it. The guard's ledger and cache rows go out with the
+same commits (``DeferredWrites``).
+
+The drafts show up in the approval queue while the rest are still being written. A crash
+leaves the drafts already committed, which the retried task skips; the handler then records
+the outcome, drafting itself whatever was not done here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from commandcentre.agents import claims
+from commandcentre.agents.base import ClaimedTask, Preparation
+from commandcentre.agents.config import OutreachConfig
+from commandcentre.agents.models import Agent, AgentTask
+from commandcentre.intel.models import Event, Opportunity
+from commandcentre.llm.guard import DeferredWrites
+from commandcentre.llm.offline import OfflineWriter
+from commandcentre.llm.retry import StopWork
+from commandcentre.llm.types import DraftResult, Writer
+from commandcentre.llm.writer import draft_with_grounding
+from commandcentre.outreach import drafts
+from commandcentre.outreach.models import OutreachDraft
+from commandcentre.settings import settings_of
+from commandcentre.workspaces.models import Workspace
+
+log = logging.getLogger(__name__)
+
+# Answers are written together, up to this many, once the first of them has waited
+# COMMIT_WINDOW seconds for company: fewer commits for a fast model, drafts in the queue
+# within a blink for a slow one.
+COMMIT_EVERY = 50
+COMMIT_WINDOW = 0.05
+
+
+@dataclass
+class Ahead:
+    """What drafting ahead did for one task, for its handler."""
+
+    drafted: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (draft id, status)
+    stop_reason: str | None = None
+    not_drafted: int = 0
+    # Every planned contact got its draft or was stopped by a budget: nothing is left.
+    complete: bool = False
+
+
+@dataclass
+class _Job:
+    task: ClaimedTask
+    agent: Agent
+    config: OutreachConfig
+    opportunity: Opportunity
+    event: Event | None
+    planned: list[drafts.Planned]
+    writer: Writer
+    stopped: threading.Event
+    ahead: Ahead = field(default_factory=Ahead)
+    open_requests: int = 0
+    lost: bool = False
+
+
+Answer = DraftResult | StopWork | Exception
+
+
+def draft_ahead(prep: Preparation, claimed: Sequence[ClaimedTask]) -> dict[uuid.UUID, Ahead]:
+    """Draft for the claimed ``draft_outreach`` tasks, one workspace at a time."""
+    by_workspace: dict[uuid.UUID, list[ClaimedTask]] = {}
+    for task in claimed:
+        if task.task_type == "draft_outreach":
+            by_workspace.setdefault(task.workspace_id, []).append(task)
+    done: dict[uuid.UUID, Ahead] = {}
+    for workspace_id, tasks in by_workspace.items():
+        done.update(_WorkspaceRun(prep, workspace_id, tasks).run())
+    return done
+
+
+class _WorkspaceRun:
+    def __init__(
+        self, prep: Preparation, workspace_id: uuid.UUID, tasks: list[ClaimedTask]
+    ) -> None:
+        self.prep = prep
+        self.workspace_id = workspace_id
+        self.tasks = tasks
+        # Guards the session: model-call threads read the cache through it.
+        self.lock = threading.RLock()
+        self.deferred = DeferredWrites()
+        self.default_tz = "UTC"
+
+    def run(self) -> dict[uuid.UUID, Ahead]:
+        with self.prep.factory() as session:
+            claims.bind_to(session, self.workspace_id)
+            # Nothing may write before a commit window: the ledger rows wait in the session.
+            session.autoflush = False
+            # The planned rows are used after each commit; reloading them would cost a query
+            # each, and the plan is meant to be a snapshot anyway.
+            session.expire_on_commit = False
+            jobs = self._plan(session)
+            session.commit()  # no read transaction stays open while the model works
+            if not jobs:
+                return {}
+            if all(isinstance(job.writer, OfflineWriter) for job in jobs):
+                # Quick CPU work with nothing to wait on: the handlers draft it in place.
+                return {}
+            self._write(session, jobs)
+        return {job.task.id: job.ahead for job in jobs if not job.lost}
+
+    # ------------------------------------------------------------------ planning
+
+    def _plan(self, session: Session) -> list[_Job]:
+        workspace = session.get(Workspace, self.workspace_id)
+        company = workspace.name.strip() if workspace and workspace.name.strip() else "our team"
+        self.default_tz = workspace.timezone if workspace else "UTC"
+        stops: dict[uuid.UUID, threading.Event] = {}
+        jobs: list[_Job] = []
+        planned: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        for task in self.tasks:
+            job = self._job(session, task, company, stops)
+            if job is None:
+                continue
+            # Two tasks of the batch for one opportunity: each person is written to once.
+            job.planned = [
+                p for p in job.planned if (job.opportunity.id, p.contact.id) not in planned
+            ]
+            planned.update((job.opportunity.id, p.contact.id) for p in job.planned)
+            job.open_requests = len(job.planned)
+            jobs.append(job)
+        return jobs
+
+    def _job(
+        self,
+        session: Session,
+        task: ClaimedTask,
+        company: str,
+        stops: dict[uuid.UUID, threading.Event],
+    ) -> _Job | None:
+        from commandcentre.outreach.agent import DraftOutreachInput  # the agent imports us
+
+        try:
+            data = DraftOutreachInput.model_validate(task.input_data)
+        except ValidationError:
+            return None  # the handler reports it
+        agent = session.get(Agent, task.agent_id)
+        opportunity = session.get(Opportunity, data.opportunityId)
+        if agent is None or opportunity is None:
+            return None
+        config = OutreachConfig.model_validate(agent.config or {})
+        planned = drafts.plan_requests(
+            session,
+            opportunity,
+            data.contactIds,
+            tone=config.tone,
+            sender_name=f"The {company} team",
+            sender_company=company,
+        )
+        writer = drafts.writer_for(
+            session,
+            self.prep.clock,
+            agent,
+            task_id=task.id,
+            lock=self.lock,
+            deferred=self.deferred,
+        )
+        return _Job(
+            task=task,
+            agent=agent,
+            config=config,
+            opportunity=opportunity,
+            event=session.get(Event, opportunity.event_id),
+            planned=planned,
+            writer=writer,
+            # One budget per agent: once it is spent, none of its tasks starts another call.
+            stopped=stops.setdefault(agent.id, threading.Event()),
+        )
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(self, session: Session, jobs: list[_Job]) -> None:
+        fallback = OfflineWriter()
+        concurrency = settings_of(session).llm_concurrency
+        pool = drafts.shared_pool(max(1, concurrency))
+        futures: dict[Future[Answer], tuple[_Job, drafts.Planned]] = {}
+        for job in jobs:
+            for plan in job.planned:
+                future = pool.submit(_answer, job, plan, fallback)
+                futures[future] = (job, plan)
+        waiting = set(futures)
+        ready: list[tuple[_Job, drafts.Planned, Answer]] = []
+        since = 0.0
+        try:
+            while waiting or ready:
+                timeout = max(0.0, since + COMMIT_WINDOW - time.monotonic()) if ready else None
+                if waiting:
+                    finished, waiting = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+                    if finished and not ready:
+                        since = time.monotonic()
+                    ready += [(*futures[f], f.result()) for f in finished]
+                due = not waiting or len(ready) >= COMMIT_EVERY
+                if ready and (due or time.monotonic() - since >= COMMIT_WINDOW):
+                    self._commit(session, ready)
+                    ready = []
+        finally:
+            # Nothing may still be using the session once it closes.
+            for future in waiting:
+                future.cancel()
+            wait(waiting)
+        for job in jobs:
+            job.ahead.complete = not job.lost and job.open_requests == 0
+            if job.ahead.not_drafted and job.ahead.stop_reason is None:
+                job.ahead.stop_reason = "the budget was already spent"
+
+    def _commit(self, session: Session, answers: list[tuple[_Job, drafts.Planned, Answer]]) -> None:
+        """One short transaction for a group of answers, in this process's turn to write."""
+        # The turn to write first: the model-call threads need the lock for their lookups.
+        with claims.writer_turn(self.prep.factory), self.lock:
+            try:
+                held = self._renew(session, {job.task.id for job, _, _ in answers})
+                drafted = _drafted_among(session, [(job, plan) for job, plan, _ in answers])
+                now = self.prep.clock.now()
+                for job, plan, answer in answers:
+                    if job.task.id not in held:
+                        job.lost = True
+                    elif (job.opportunity.id, plan.contact.id) in drafted:
+                        job.open_requests -= 1  # written by an earlier run of the task
+                    else:
+                        self._take(session, job, plan, answer, now)
+                self.deferred.write(session)
+                session.commit()
+            except Exception:
+                session.rollback()
+                raise
+
+    def _renew(self, session: Session, task_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Lock the tasks still ours and push their leases on; the rest were lost."""
+        until = self.prep.clock.now() + self.prep.lease
+        return set(
+            session.scalars(
+                update(AgentTask)
+                .where(
+                    AgentTask.id.in_(task_ids),
+                    AgentTask.status == "in_progress",
+                    AgentTask.claimed_by == self.prep.worker,
+                )
+                .values(lease_expires_at=until)
+                .returning(AgentTask.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+
+    def _take(
+        self, session: Session, job: _Job, plan: drafts.Planned, answer: Answer, now: datetime
+    ) -> None:
+        if isinstance(answer, StopWork):
+            job.open_requests -= 1
+            job.ahead.not_drafted += 1
+            if not isinstance(answer, drafts.NotStarted):
+                job.ahead.stop_reason = job.ahead.stop_reason or answer.reason
+            return
+        if isinstance(answer, Exception):
+            return  # left open: the handler drafts it in its own transaction
+        job.open_requests -= 1
+        draft = drafts.store_draft(
+            session=session,
+            clock=self.prep.clock,
+            agent=job.agent,
+            config=job.config,
+            plan=plan,
+            result=answer,
+            opportunity=job.opportunity,
+            event=job.event,
+            now=now,
+            default_tz=self.default_tz,
+            task_id=job.task.id,
+        )
+        job.ahead.drafted.append((draft.id, draft.status))
+
+
+def _answer(job: _Job, plan: drafts.Planned, fallback: Writer) -> Answer:
+    if job.stopped.is_set():
+        return drafts.NotStarted("not started: the budget was already spent")
+    try:
+        return draft_with_grounding(job.writer, plan.request, fallback=fallback)
+    except StopWork as exc:
+        job.stopped.set()
+        return exc
+    except Exception as exc:
+        log.exception("drafting ahead for task %s failed", job.task.id)
+        return exc
+
+
+def _drafted_among(
+    session: Session, pairs: list[tuple[_Job, drafts.Planned]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(opportunity, contact) pairs that already have a draft: an earlier run of the task,
+    cut short by a crash, committed them."""
+    contacts = {plan.contact.id for _, plan in pairs}
+    opportunities = {job.opportunity.id for job, _ in pairs}
+    rows = session.execute(
+        select(OutreachDraft.opportunity_id, OutreachDraft.contact_id).where(
+            OutreachDraft.opportunity_id.in_(opportunities),
+            OutreachDraft.contact_id.in_(contacts),
+        )
+    ).all()
+    return {(opportunity_id, contact_id) for opportunity_id, contact_id in rows if opportunity_id}
