@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -200,3 +201,65 @@ def test_concurrency_slots_are_bounded(database: Database, clock: ManualClock) -
     for t in threads:
         t.join()
     assert peak == 2
+
+
+class _Counted:
+    """A worker's own transactions, counted: how many round trips the limits cost."""
+
+    def __init__(self, database: Database) -> None:
+        self.inner: Any = own_transactions(database.session_factory)
+        self.count = 0
+
+    def __call__(self, fn: Any) -> Any:
+        self.count += 1
+        return self.inner(fn)
+
+
+def test_a_generous_rate_is_taken_a_block_at_a_time(database: Database, clock: ManualClock) -> None:
+    config = LimitConfig(rate=200.0, burst=200.0, concurrency=8)
+    assert config.block == 8  # a twentieth of a second's worth would be 10; capped by slots
+    counted = _Counted(database)
+    a = ProviderLimits(KEY, config, transaction=counted, clock=clock, database="a")
+    waits = [a.take() for _ in range(24)]
+    assert waits == [0.0] * 24
+    assert counted.count == 3  # one write per block of 8
+    assert _worker(database, clock, config).state().tokens == pytest.approx(200.0 - 24)
+    # Tokens of a block not spent in time are given up, never spent late.
+    a.take()
+    clock.advance(timedelta(seconds=1))
+    a.take()
+    assert counted.count == 5
+
+
+def test_blocks_never_hand_out_more_than_the_bucket_holds(
+    database: Database, clock: ManualClock
+) -> None:
+    """Two processes with a frozen clock: every token is spent once, blocks or not."""
+    config = LimitConfig(rate=100.0, burst=20.0, concurrency=4)
+    a = ProviderLimits(
+        KEY,
+        config,
+        transaction=own_transactions(database.session_factory),
+        clock=clock,
+        database="process a",
+    )
+    b = ProviderLimits(
+        KEY,
+        config,
+        transaction=own_transactions(database.session_factory),
+        clock=clock,
+        database="process b",
+    )
+    free = sum(1 for i in range(40) if (a if i % 3 else b).take() == 0.0)
+    assert free == 20  # the burst, and not one more
+
+
+def test_a_failure_drops_the_block(database: Database, clock: ManualClock) -> None:
+    config = LimitConfig(rate=200.0, burst=200.0, concurrency=8, threshold=1)
+    a = ProviderLimits(
+        KEY, config, transaction=own_transactions(database.session_factory), clock=clock
+    )
+    a.take()  # a block of 8: 7 left
+    a.failed()  # opens the breaker (threshold 1)
+    with pytest.raises(CircuitOpen):
+        a.take()

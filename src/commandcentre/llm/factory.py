@@ -176,6 +176,7 @@ def drafting_writer(
     next commit (``guard.DeferredWrites``); limit updates then commit on their own.
     """
     guard = lock if lock is not None else threading.RLock()
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
 
     def limits(provider: str, base_url: str | None) -> ProviderLimits:
         return ProviderLimits(
@@ -184,6 +185,7 @@ def drafting_writer(
             transaction=transaction_for(session, guard, apart=deferred is not None),
             clock=clock,
             sleep=sleep,
+            database=database,
         )
 
     primary = model_writer(settings, cheap=cheap, limits=limits)

@@ -8,7 +8,10 @@ only by conditional UPDATEs so no lock service is needed:
   it read, subtracts one and writes that back only if the row is still as it read it
   (compare-and-set on ``tokens`` and ``refilled_at``; a lost race re-reads). The level may go
   negative: that is a queue of reservations, and the caller sleeps ``-level / rate`` seconds
-  before sending. One write per call, and no caller ever spins.
+  before sending. One write per call, and no caller ever spins. With a generous rate a
+  process takes a *block* of free tokens in one write (``LimitConfig.block``) and spends them
+  without another round trip within ``BLOCK_LIFETIME``; tokens leave the shared bucket before
+  they are spent, so the rate still holds across workers, and an unspent one is only lost.
 * **Circuit breaker** — ``failures`` counts consecutive failed requests (HTTP 5xx, timeouts,
   connection errors; not 4xx, which show the provider is up). The UPDATE that makes it reach
   ``threshold`` also sets ``open_until = now + cooldown``; until then every call is refused
@@ -88,6 +91,36 @@ class LimitConfig:
     threshold: int = BREAKER_THRESHOLD
     cooldown: timedelta = BREAKER_COOLDOWN
 
+    @property
+    def block(self) -> int:
+        """Free tokens one write may take for this process: a twentieth of a second's worth,
+        at most a token per concurrent call, so a modest rate is shared token by token."""
+        return max(1, min(self.concurrency, int(self.rate * BLOCK_SHARE)))
+
+
+# A block is a small share of the rate, held briefly: the shared bucket stays the authority.
+BLOCK_SHARE = 0.05
+BLOCK_LIFETIME = timedelta(milliseconds=250)
+
+
+@dataclass
+class _Block:
+    """Tokens this process took from the bucket and has not spent yet."""
+
+    left: int = 0
+    until: datetime | None = None
+
+
+_BLOCKS: dict[tuple[str, str], _Block] = {}
+_BLOCKS_LOCK = threading.Lock()
+
+
+def forget_blocks() -> None:
+    """Drop every unspent block (a fresh start, as a new process has)."""
+    with _BLOCKS_LOCK:
+        for block in _BLOCKS.values():
+            block.left = 0
+
 
 def limit_key(provider: str, base_url: str | None) -> str:
     """One bucket and breaker per provider endpoint (a local server is not the public API)."""
@@ -163,13 +196,17 @@ class ProviderLimits:
         transaction: Transaction[object],
         clock: Clock,
         sleep: Callable[[float], None] = time.sleep,
+        database: str = "",
     ) -> None:
+        """``database`` names where the row lives: a block of tokens belongs to one bucket."""
         self.key = key[:KEY_LEN]
         self.config = config
         self._tx = transaction
         self.clock = clock
         self._sleep = sleep
         self._slots = _semaphore(self.key, config.concurrency)
+        with _BLOCKS_LOCK:
+            self._block = _BLOCKS.setdefault((self.key, database), _Block())
         # Per thread: whether its last take() saw a closed breaker with no failures counted.
         self._seen = threading.local()
 
@@ -188,7 +225,10 @@ class ProviderLimits:
             yield
 
     def take(self) -> float:
-        """``admit`` and ``reserve`` in one transaction (one round trip fewer per request)."""
+        """``admit`` and ``reserve`` in one transaction (one round trip fewer per request),
+        or a token of this process's block when one is left."""
+        if self._spend_block():
+            return 0.0
         for _ in range(_CAS_ATTEMPTS):
             verdict = self._run(self._take_once)
             if isinstance(verdict, CircuitOpen):
@@ -207,13 +247,36 @@ class ProviderLimits:
         # race is retried inside this transaction, which sees the winner's commit. The row
         # read for admission serves the first try unless the probe just changed it.
         first: LimitRow | None = row if row.open_until is None else None
+        healthy = row.failures == 0 and row.open_until is None
         for _ in range(_CAS_ATTEMPTS):
-            wait = self._reserve_once(session, first)
+            # Only a healthy provider's tokens are taken by the block: while failures are
+            # counted, every request looks at the breaker again.
+            wait = self._reserve_once(session, first, block=self.config.block if healthy else 1)
             first = None
             if wait is not None:
-                self._seen.healthy = row.failures == 0 and row.open_until is None
+                self._seen.healthy = healthy
                 return wait
         return 1.0 / self.config.rate
+
+    def _spend_block(self) -> bool:
+        block = self._block
+        with _BLOCKS_LOCK:
+            if block.left <= 0 or block.until is None or self.clock.now() >= block.until:
+                block.left = 0
+                return False
+            block.left -= 1
+            # Admitted by the take that fetched the block: healthy as far as anyone knows.
+            self._seen.healthy = True
+            return True
+
+    def _keep_block(self, tokens: int, now: datetime) -> None:
+        with _BLOCKS_LOCK:
+            self._block.left = tokens
+            self._block.until = now + BLOCK_LIFETIME
+
+    def _drop_block(self) -> None:
+        with _BLOCKS_LOCK:
+            self._block.left = 0
 
     def admit(self) -> None:
         """Raise ``CircuitOpen`` unless calls are allowed (closed, or this caller's probe)."""
@@ -252,11 +315,16 @@ class ProviderLimits:
         # Pathological contention: behave as if the bucket were empty rather than fail.
         return 1.0 / self.config.rate
 
-    def _reserve_once(self, session: Session, row: LimitRow | None = None) -> float | None:
+    def _reserve_once(
+        self, session: Session, row: LimitRow | None = None, *, block: int = 1
+    ) -> float | None:
+        """One token, or up to ``block`` when that many are free (the rest kept locally)."""
         row = row or self._row(session)
         now = self.clock.now()
         elapsed = max(0.0, (now - row.refilled_at).total_seconds())
-        level = min(self.config.burst, row.tokens + elapsed * self.config.rate) - 1.0
+        available = min(self.config.burst, row.tokens + elapsed * self.config.rate)
+        taken = max(1, min(block, int(available)))
+        level = available - taken
         won = session.execute(
             update(LlmLimitState)
             .where(
@@ -269,6 +337,10 @@ class ProviderLimits:
         ).rowcount  # type: ignore[attr-defined]
         if not won:
             return None
+        if taken > 1:
+            # Kept even if the caller's transaction later rolls back: at worst a block's
+            # worth of requests goes out unaccounted, which a provider's 429 would correct.
+            self._keep_block(taken - 1, now)
         return max(0.0, -level / self.config.rate)
 
     # ------------------------------------------------------------------ outcomes
@@ -295,6 +367,8 @@ class ProviderLimits:
 
     def failed(self) -> None:
         """Count a failure; the update reaching the threshold opens the breaker."""
+        # A failing provider gets no more requests on tokens taken while it looked healthy.
+        self._drop_block()
         now = self.clock.now()
         reached = LlmLimitState.failures + 1 >= self.config.threshold
 
