@@ -140,6 +140,28 @@ def test_cache_hit_skips_the_writer_and_is_recorded_as_cached(
     assert (hit.provider, hit.model, hit.outcome) == ("openai", "gpt-4o-mini", "ok")
 
 
+def test_entries_read_ahead_serve_hits_and_misses_once(
+    ctx: AppContext, clock: ManualClock, seeded: Seeded
+) -> None:
+    inner = FakeWriter()
+    agent = _agent(seeded)
+    with workspace_session(ctx.session_factory, seeded.workspace_id) as session:
+        _guard(inner, session, clock, agent).draft(_request("Ada Lovelace"))
+    with workspace_session(ctx.session_factory, seeded.workspace_id) as session:
+        guard = _guard(inner, session, clock, agent)
+        guard.prefetch([_request("Ada Lovelace"), _request("Grace Hopper")])
+        hit = guard.draft(_request("Ada Lovelace"))
+        guard.draft(_request("Grace Hopper"))
+        session.flush()
+        # Asked again, the same request is looked up afresh: the new answer is found.
+        again = guard.draft(_request("Grace Hopper"))
+        rows = _ledger(session)
+    assert inner.calls == 2  # Ada from the first session, Grace once
+    assert hit.body == "Draft number 1."
+    assert again.body == "Draft number 2."
+    assert [r.cached for r in rows] == [False, True, False, True]
+
+
 def test_cache_key_depends_on_writer_and_request_not_set_order() -> None:
     a = _request()
     b = DraftRequest.model_validate(

@@ -52,6 +52,13 @@ class FallbackWriter:
         self.final: Writer = final or OfflineWriter()
         self.name = ">".join([*(w.name for w in primary), self.final.name])
 
+    def prefetch(self, requests: list[DraftRequest]) -> None:
+        """Let each writer that can read ahead for ``requests`` do so (the cache)."""
+        for writer in self.writers:
+            prefetch = getattr(writer, "prefetch", None)
+            if prefetch is not None:
+                prefetch(requests)
+
     def draft(self, request: DraftRequest) -> DraftResult:
         flags: list[str] = []
         for writer in self.writers:

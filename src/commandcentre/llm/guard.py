@@ -273,6 +273,8 @@ class GuardedWriter:
         self.lock: AbstractContextManager[object] = lock or threading.RLock()
         self._in_flight = 0
         self._stale: dict[str, LlmCacheEntry] = {}
+        # Entries read ahead for a batch of requests (None: known to be missing).
+        self._known: dict[str, LlmCacheEntry | None] = {}
 
     def draft(self, request: DraftRequest) -> DraftResult:
         key = cache_key(self.inner.name, request)
@@ -383,8 +385,26 @@ class GuardedWriter:
         # Another worker caching the same answer first is no error: its row stands.
         self.session.execute(_insert_cache_entry(self.session.get_bind().dialect.name), row)
 
+    def prefetch(self, requests: list[DraftRequest]) -> None:
+        """Read the cache entries of ``requests`` in one query, so each draft looks its
+        entry up in memory. Another worker's entry written meanwhile is simply not seen."""
+        keys = [cache_key(self.inner.name, request) for request in requests]
+        found = {
+            entry.cache_key: entry
+            for entry in self.session.scalars(
+                select(LlmCacheEntry).where(
+                    LlmCacheEntry.workspace_id == current_workspace(self.session),
+                    LlmCacheEntry.cache_key.in_(keys),
+                )
+            )
+        }
+        self._known.update({key: found.get(key) for key in keys})
+
     def _entry(self, key: str) -> LlmCacheEntry | None:
         """The row for ``key`` in this workspace, live or expired."""
+        if key in self._known:
+            # Read once: a regenerated request (same key) must not replay a stale answer.
+            return self._known.pop(key)
         return self.session.scalars(
             select(LlmCacheEntry).where(
                 LlmCacheEntry.workspace_id == current_workspace(self.session),

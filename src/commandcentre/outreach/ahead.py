@@ -181,6 +181,9 @@ class _WorkspaceRun:
             lock=self.lock,
             deferred=self.deferred,
         )
+        prefetch = getattr(writer, "prefetch", None)
+        if prefetch is not None:
+            prefetch([plan.request for plan in planned])
         return _Job(
             task=task,
             agent=agent,
