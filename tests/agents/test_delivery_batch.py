@@ -7,16 +7,19 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from cctest.outreach import Drafted, seed_drafts
 from cctest.runtime import pumps
 from commandcentre.agents import delivery
+from commandcentre.agents.base import AgentContext
 from commandcentre.agents.bus import Bus
 from commandcentre.agents.models import ActivityEntry, Agent, AgentMessage, AgentMetrics
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session, workspace_session
+from commandcentre.followups.agent import FollowupAgent
 from commandcentre.followups.models import FollowUp
 
 
@@ -177,3 +180,58 @@ def test_a_lost_claim_is_not_delivered(ctx: AppContext) -> None:
         )
         == "delivered"
     )
+
+
+def refuse_writes_for(monkeypatch: pytest.MonkeyPatch, poisoned: set[str]) -> None:
+    """The Follow-up agent handles the notices about these drafts as usual, then adds a row
+    the database refuses (when it is written, not when it is made)."""
+    original = FollowupAgent.handle_message
+
+    def handle(self: FollowupAgent, ctx: AgentContext, message: AgentMessage) -> None:
+        original(self, ctx, message)
+        if message.payload.get("originalOutreachId") in poisoned:
+            ctx.session.add(
+                FollowUp(
+                    agent_id=ctx.agent.id,
+                    contact_id=uuid.uuid4(),
+                    followup_type="not-a-type",
+                    scheduled_at=ctx.clock.now(),
+                )
+            )
+
+    monkeypatch.setattr(FollowupAgent, "handle_message", handle)
+
+
+def test_a_message_whose_writes_the_database_refuses_costs_only_that_message(
+    ctx: AppContext, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drafted = seed_drafts(ctx, 5)
+    ids = notify_sent(ctx, drafted, drafted.draft_ids)
+    refuse_writes_for(monkeypatch, {str(drafted.draft_ids[2])})
+
+    assert pumps(ctx).process_messages() == 5
+
+    rows = messages(ctx)
+    assert [rows[i].status for i in ids] == ["delivered"] * 2 + ["pending"] + ["delivered"] * 2
+    assert rows[ids[2]].attempts == 1
+    assert rows[ids[2]].last_error is not None
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        planned = {r.original_outreach_id for r in session.scalars(select(FollowUp))}
+        scheduled = session.scalar(
+            select(func.count(ActivityEntry.id)).where(
+                ActivityEntry.activity_type == "followups_scheduled"
+            )
+        )
+    assert planned == set(drafted.draft_ids) - {drafted.draft_ids[2]}
+    assert scheduled == 4
+    assert received(ctx, drafted.seeded.agents["followup"]) == (4, 8)
+
+    # Once the database takes its writes, the message is delivered like the others.
+    monkeypatch.undo()
+    clock.advance(timedelta(minutes=6))
+    assert pumps(ctx).process_messages() == 1
+    assert messages(ctx)[ids[2]].status == "delivered"
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        planned = {r.original_outreach_id for r in session.scalars(select(FollowUp))}
+    assert planned == set(drafted.draft_ids)
+    assert received(ctx, drafted.seeded.agents["followup"]) == (5, 10)

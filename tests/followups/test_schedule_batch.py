@@ -6,14 +6,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy import select
 
 from cctest.outreach import second_draft, seed_drafts
 from cctest.runtime import pumps
+from commandcentre.agents.base import AgentContext
 from commandcentre.agents.bus import Bus
-from commandcentre.agents.models import ActivityEntry, Agent
+from commandcentre.agents.models import ActivityEntry, Agent, AgentMessage
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
+from commandcentre.followups.agent import FollowupAgent
 from commandcentre.followups.models import FollowUp
 
 
@@ -85,3 +88,35 @@ def test_two_first_messages_to_one_contact_in_one_batch_give_one_sequence(
     assert {r.original_outreach_id for r in rows} == {drafted.draft_ids[0]}
     assert coordinated.details["draftId"] == str(second_id)
     assert coordinated.details["ongoingFollowUpId"] in {str(r.id) for r in rows}
+
+
+def test_a_sequence_rolled_back_with_its_message_does_not_hold_back_the_contacts_next(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first messages to one contact in one batch; the first one's writes are refused,
+    so the contact is in no sequence and the second message starts one."""
+    drafted = seed_drafts(ctx, 1)
+    second_id = second_draft(ctx, drafted, "sent")
+    first_id = drafted.draft_ids[0]
+    original = FollowupAgent.handle_message
+
+    def handle(self: FollowupAgent, agent_ctx: AgentContext, message: AgentMessage) -> None:
+        original(self, agent_ctx, message)
+        if message.payload.get("originalOutreachId") == str(first_id):
+            # A row the database refuses when it is written.
+            agent_ctx.session.add(
+                FollowUp(
+                    agent_id=agent_ctx.agent.id,
+                    contact_id=uuid.uuid4(),
+                    followup_type="not-a-type",
+                    scheduled_at=agent_ctx.clock.now(),
+                )
+            )
+
+    monkeypatch.setattr(FollowupAgent, "handle_message", handle)
+    _notify(ctx, drafted.workspace_id, drafted.seeded.agents["outreach"], [first_id, second_id])
+    assert pumps(ctx).process_messages() == 2
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        rows = list(session.scalars(select(FollowUp)))
+    assert {r.original_outreach_id for r in rows} == {second_id}
+    assert _activity(ctx, drafted.workspace_id) == ["followups_scheduled"]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -49,30 +49,66 @@ def record(
     entity_type: str | None = None,
     entity_id: uuid.UUID | None = None,
     metrics: dict[str, float] | None = None,
-) -> ActivityEntry:
-    now = clock.now()
-    entry = ActivityEntry(
-        id=new_id(),
-        agent_id=agent_id,
-        activity_type=activity_type,
-        description=description,
-        details=details or {},
-        task_id=task_id,
-        message_id=message_id,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        created_at=now,
-    )
-    session.add(entry)
+) -> ActivityEntry | None:
+    """Log it (and count it); the entry, or None when a batch writes its entries later
+    (see deferred_entries)."""
+    workspace_id = current_workspace(session)
+    values: dict[str, Any] = {
+        "id": new_id(),
+        # Stamped now: a batch may write it after moving on to another workspace's rows.
+        "workspace_id": workspace_id,
+        "agent_id": agent_id,
+        "activity_type": activity_type,
+        "description": description,
+        "details": details or {},
+        "task_id": task_id,
+        "message_id": message_id,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "created_at": clock.now(),
+    }
+    deferred: list[dict[str, Any]] | None = session.info.get(ENTRIES_KEY)
+    entry: ActivityEntry | None = None
+    if deferred is None:
+        entry = ActivityEntry(**values)
+        session.add(entry)
+    else:
+        deferred.append(values)
     # The agent's status is derived from its work when read (see derive_statuses), not
     # written here: every task would otherwise update the same agent row, which
     # serialises workers on PostgreSQL and doubles the statements per task.
     if agent_id is not None and metrics:
         bump_metrics(session=session, clock=clock, agent_id=agent_id, counts=metrics)
-    workspace_id = current_workspace(session)
     # Wake local streams only once the change is visible to them.
     session.info.setdefault("after_commit_publish", set()).add(workspace_id)
     return entry
+
+
+ENTRIES_KEY = "deferred_entries"
+
+
+@contextmanager
+def deferred_entries(session: Session) -> Iterator[None]:
+    """Collect log entries as plain rows and write them with one statement (write_entries,
+    and at the end): a batch's hundreds of entries then skip the unit of work. Only for a
+    transaction without savepoints that could roll back part of what it collected."""
+    session.info[ENTRIES_KEY] = []
+    try:
+        yield
+        write_entries(session)
+    finally:
+        session.info.pop(ENTRIES_KEY, None)
+
+
+def write_entries(session: Session) -> None:
+    rows: list[dict[str, Any]] | None = session.info.get(ENTRIES_KEY)
+    if not rows:
+        return
+    # The rows they refer to (messages, tasks) are written first.
+    session.flush()
+    # NULLs sent as values: rows of every shape then go in one statement.
+    session.execute(insert(ActivityEntry).execution_options(render_nulls=True), list(rows))
+    rows.clear()
 
 
 DEFERRED_KEY = "deferred_metrics"

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from commandcentre.agents import activity, approvals, wakeup
 from commandcentre.agents.models import Agent, AgentMessage
 from commandcentre.clock import Clock
+from commandcentre.db.base import new_id
+from commandcentre.db.scoping import WORKSPACE_KEY
 from commandcentre.errors import Conflict, InvalidInput, NotFound
 
 DEFAULT_REQUEST_TIMEOUT = timedelta(hours=1)
@@ -62,6 +64,11 @@ def send(
         raise Conflict("this request already has its response")
     now = clock.now()
     message = AgentMessage(
+        # Known now, so the log entry can refer to it before anything is written.
+        id=new_id(),
+        # Stamped now: the flush that writes it may come after the session moved on to
+        # another workspace's rows (None: stamped by that flush, or refused).
+        workspace_id=session.info.get(WORKSPACE_KEY),
         from_agent_id=sender.id if sender else None,
         to_agent_id=recipient.id if recipient else None,
         message_type=message_type,
@@ -78,10 +85,9 @@ def send(
         next_attempt_at=now,
     )
     session.add(message)
-    if response_to is None:
-        # Written before its log entry, which refers to it (no relationship orders them).
-        session.flush()
-    else:
+    # Written with the caller's next flush (ActivityEntry.message puts it before its log
+    # entry), so a batch of messages goes out together.
+    if response_to is not None:
         response_to.responded_at = now
         try:
             # Another worker may have answered the same request a moment ago: the unique
@@ -211,6 +217,8 @@ def escalate(
         subject=subject,
         payload=payload,
     )
+    # The approval refers to it and no relationship orders the two.
+    session.flush()
     approvals.open_escalation(
         session=session,
         clock=clock,

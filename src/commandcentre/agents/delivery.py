@@ -91,10 +91,9 @@ def deliver_batch(
         ):
             batch = _hold_all(session=session, message_ids=message_ids, worker=worker)
             _prepare(session=session, batch=batch)
-            done = {
-                message.id: _deliver_one(session=session, clock=clock, batch=batch, message=message)
-                for message in batch.messages
-            }
+            done: dict[uuid.UUID, str] = {}
+            for run_ in _same_workspace_runs(batch.messages):
+                done.update(_deliver_run(session=session, clock=clock, batch=batch, run=run_))
             # Every message's rows are flushed; marking and counters span workspaces.
             claims.as_system(session)
             _mark_delivered(
@@ -164,13 +163,61 @@ def _prepare(*, session: Session, batch: _Batch) -> None:
     claims.as_system(session)
 
 
+def _same_workspace_runs(messages: list[AgentMessage]) -> list[list[AgentMessage]]:
+    """The batch cut where the workspace changes, keeping the messages' order."""
+    runs: list[list[AgentMessage]] = []
+    for message in messages:
+        if runs and runs[-1][0].workspace_id == message.workspace_id:
+            runs[-1].append(message)
+        else:
+            runs.append([message])
+    return runs
+
+
+def _deliver_run(
+    *, session: Session, clock: Clock, batch: _Batch, run: list[AgentMessage]
+) -> dict[uuid.UUID, str]:
+    """One workspace's consecutive messages, all in one savepoint written by one flush (a
+    savepoint and a flush per message cost more than most handlers). If any of them fails,
+    that savepoint goes and each message is delivered again in its own (handlers are
+    idempotent, and nothing of the first try is left), so a failure still costs only its
+    own message."""
+    claims.bind_to(session, run[0].workspace_id)
+    if len(run) > 1:
+        before = activity.snapshot_metrics(session)
+        try:
+            with session.begin_nested():
+                for message in run:
+                    _handle(
+                        session=session,
+                        clock=clock,
+                        batch=batch,
+                        recipient=_recipient(batch, message),
+                        message=message,
+                    )
+        except Exception as exc:
+            activity.restore_metrics(session, before)
+            log.info("delivering %d messages together failed (%s); one at a time", len(run), exc)
+        else:
+            return dict.fromkeys((message.id for message in run), "delivered")
+    return {
+        message.id: _deliver_one(session=session, clock=clock, batch=batch, message=message)
+        for message in run
+    }
+
+
+def _recipient(batch: _Batch, message: AgentMessage) -> Agent:
+    recipient = batch.recipients.get(message.to_agent_id) if message.to_agent_id else None
+    if recipient is None:
+        raise LookupError("the recipient agent no longer exists")
+    return recipient
+
+
 def _deliver_one(*, session: Session, clock: Clock, batch: _Batch, message: AgentMessage) -> str:
     claims.bind_to(session, message.workspace_id)
-    recipient = batch.recipients.get(message.to_agent_id) if message.to_agent_id else None
     before = activity.snapshot_metrics(session)
     try:
-        if recipient is None:
-            raise LookupError("the recipient agent no longer exists")
+        recipient = _recipient(batch, message)
         with session.begin_nested():
             _handle(session=session, clock=clock, batch=batch, recipient=recipient, message=message)
     except Exception as exc:

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commandcentre.db.base import (
     Base,
@@ -204,6 +204,10 @@ class ActivityEntry(IdMixin, WorkspaceScoped, Base):
     entity_type: Mapped[str | None] = mapped_column(String(32))
     entity_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime]
+
+    # Never loaded or set: it is here so that one flush writes a message before the log
+    # entries about it (the unit of work orders inserts by relationships, not foreign keys).
+    message: Mapped[AgentMessage | None] = relationship(lazy="raise", viewonly=False)
 
 
 class AgentMetrics(IdMixin, TimestampMixin, WorkspaceScoped, Base):

@@ -20,6 +20,7 @@ from commandcentre.agents import activity
 from commandcentre.agents.config import FollowupConfig
 from commandcentre.agents.models import Agent
 from commandcentre.clock import Clock
+from commandcentre.db.base import new_id
 from commandcentre.db.scoping import current_workspace
 from commandcentre.followups.models import FollowUp
 from commandcentre.followups.rules import FollowupRules, add_business_days, plan_followups
@@ -87,6 +88,17 @@ class _Cache:
     rows: list[object] = field(default_factory=list)
     configs: dict[tuple[uuid.UUID, str], FollowupConfig] = field(default_factory=dict)
     rules: dict[tuple[uuid.UUID, str, str], FollowupRules] = field(default_factory=dict)
+    # Follow-ups read ahead, and those scheduled since, by the message they follow up and
+    # by contact; the drafts and contacts listed in `read` have all theirs here.
+    by_draft: dict[uuid.UUID, list[FollowUp]] = field(default_factory=dict)
+    by_contact: dict[uuid.UUID, list[FollowUp]] = field(default_factory=dict)
+    read: set[uuid.UUID] = field(default_factory=set)
+
+    def remember(self, rows: Collection[FollowUp]) -> None:
+        for row in rows:
+            if row.original_outreach_id is not None:
+                self.by_draft.setdefault(row.original_outreach_id, []).append(row)
+            self.by_contact.setdefault(row.contact_id, []).append(row)
 
 
 def _cache(session: Session) -> _Cache | None:
@@ -116,6 +128,28 @@ def prefetch(session: Session, draft_ids: Collection[uuid.UUID]) -> None:
     workspaces = {row[0].workspace_id for row in rows}
     cache.rows.extend(obj for row in rows for obj in row if obj is not None)
     cache.rows.extend(session.scalars(select(Workspace).where(Workspace.id.in_(workspaces))))
+    _prefetch_followups(
+        session, cache, {row[0].id for row in rows}, {row[1].id for row in rows if row[1]}
+    )
+
+
+def _prefetch_followups(
+    session: Session, cache: _Cache, draft_ids: set[uuid.UUID], contact_ids: set[uuid.UUID]
+) -> None:
+    """What scheduling asks of each message (planned already? contact in a sequence?),
+    answered for the whole batch by one query."""
+    if not draft_ids:
+        return
+    found = session.scalars(
+        select(FollowUp).where(
+            or_(
+                FollowUp.original_outreach_id.in_(draft_ids),
+                and_(FollowUp.contact_id.in_(contact_ids), FollowUp.status == "scheduled"),
+            )
+        )
+    ).all()
+    cache.remember(found)
+    cache.read.update(draft_ids, contact_ids)
 
 
 def _config(session: Session, agent: Agent) -> FollowupConfig:
@@ -160,18 +194,7 @@ def schedule_after_send(
     if not _in_workspace(session, contact):
         return _existing(session, draft_id)
     assert contact is not None
-    # One query answers both questions: was this message planned already, and is the
-    # contact in a sequence?
-    known = list(
-        session.scalars(
-            select(FollowUp).where(
-                or_(
-                    FollowUp.original_outreach_id == draft_id,
-                    and_(FollowUp.contact_id == contact.id, FollowUp.status == "scheduled"),
-                )
-            )
-        )
-    )
+    known = _known(session, draft_id, contact.id)
     existing = [r for r in known if r.original_outreach_id == draft_id]
     if existing:
         return existing
@@ -205,12 +228,16 @@ def schedule_after_send(
     now = clock.now()
     rows = [
         FollowUp(
+            # Known before the flush: a later message of the batch may name it.
+            id=new_id(),
+            workspace_id=draft.workspace_id,
             agent_id=agent.id,
             contact_id=found.contact.id,
             original_outreach_id=draft_id,
             followup_number=planned.number,
             followup_type=planned.followup_type,
             scheduled_at=planned.scheduled_at,
+            status="scheduled",
             created_at=now,
             updated_at=now,
         )
@@ -220,12 +247,15 @@ def schedule_after_send(
         last = plan.planned[-1].scheduled_at if plan.planned else sent_at
         rows.append(
             FollowUp(
+                id=new_id(),
+                workspace_id=draft.workspace_id,
                 agent_id=agent.id,
                 contact_id=found.contact.id,
                 original_outreach_id=draft_id,
                 followup_number=len(plan.planned) + 1,
                 followup_type="escalation",
                 scheduled_at=escalation_time(last, config, found, rules),
+                status="scheduled",
                 created_at=now,
                 updated_at=now,
             )
@@ -233,6 +263,9 @@ def schedule_after_send(
     # Written with the next flush (the savepoint's end, or the next query): the rows of
     # many messages go out together.
     session.add_all(rows)
+    cache = _cache(session)
+    if cache is not None:
+        cache.remember(rows)
     scheduled = [r for r in rows if r.followup_type != "escalation"]
     activity.record(
         session=session,
@@ -258,6 +291,35 @@ def schedule_after_send(
             counts={"followups_scheduled": len(scheduled)},
         )
     return rows
+
+
+def _known(session: Session, draft_id: uuid.UUID, contact_id: uuid.UUID) -> list[FollowUp]:
+    """The message's follow-ups and the contact's scheduled ones: one answer to both
+    questions, was this message planned already and is the contact in a sequence."""
+    cache = _cache(session)
+    if cache is None or draft_id not in cache.read or contact_id not in cache.read:
+        return list(
+            session.scalars(
+                select(FollowUp).where(
+                    or_(
+                        FollowUp.original_outreach_id == draft_id,
+                        and_(FollowUp.contact_id == contact_id, FollowUp.status == "scheduled"),
+                    )
+                )
+            )
+        )
+    candidates = {
+        id(row): row
+        for row in (*cache.by_draft.get(draft_id, ()), *cache.by_contact.get(contact_id, ()))
+        # Rows of a savepoint rolled back since have left the session.
+        if row in session
+    }
+    return [
+        row
+        for row in candidates.values()
+        if row.original_outreach_id == draft_id
+        or (row.contact_id == contact_id and row.status == "scheduled")
+    ]
 
 
 def _existing(session: Session, draft_id: uuid.UUID) -> list[FollowUp]:

@@ -286,6 +286,7 @@ class Sender:
             claims.worker_session(self.factory) as session,
             session.begin(),
             activity.deferred_metrics(session, self.clock),
+            activity.deferred_entries(session),
         ):
             session.info[SYSTEM_KEY] = True
             query = select(Send).where(Send.id.in_(ids))
@@ -318,6 +319,8 @@ class Sender:
                         recorded[send.id] = apply_receipt(
                             session, self.clock, send, receipt, followup
                         )
+                followup.finish(session, self.clock.now())
+                activity.write_entries(session)
                 session.flush()
             claims.as_system(session)
         return recorded

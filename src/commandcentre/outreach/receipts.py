@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity, bus, claims
@@ -24,7 +25,7 @@ from commandcentre.followups.rules import add_business_days
 from commandcentre.intel.models import Contact
 from commandcentre.outreach import suppression
 from commandcentre.outreach.channels.email import SendOutcome, SendReceipt
-from commandcentre.outreach.decisions import by_id, load_agents, log_send
+from commandcentre.outreach.decisions import load_agents, log_send
 from commandcentre.outreach.models import OutreachDraft, Send
 from commandcentre.outreach.transport import Transport
 from commandcentre.settings import settings_of
@@ -162,13 +163,10 @@ def _mark_sent(
     send.claimed_by = None
     send.lease_expires_at = None
     send.updated_at = now
-    draft = session.get(OutreachDraft, send.draft_id)
-    if draft is not None:
-        draft.status = "sent"
-        draft.updated_at = now
-    contact = session.get(Contact, send.contact_id) if send.contact_id else None
-    if contact is not None and contact.outreach_status in ("new", "queued"):
-        contact.outreach_status = "contacted"
+    if followup is None:
+        followup_number = _mark_draft_and_contact(session, send, now)
+    else:
+        followup_number = followup.mark_draft_and_contact(send)
     how = " (confirmed in the Sent folder)" if reconciled else ""
     if by_user is not None:
         how = " (marked as sent by hand)"
@@ -177,44 +175,103 @@ def _mark_sent(
         activity.bump_metrics(
             session=session, clock=clock, agent_id=send.agent_id, counts={"outreach_sent": 1}
         )
-        _tell_followup(session, clock, send, draft, followup)
+        _tell_followup(session, clock, send, followup_number, followup)
+
+
+def _mark_draft_and_contact(session: Session, send: Send, now: datetime) -> int | None:
+    """The draft becomes sent and a new contact contacted; the draft's follow-up number
+    (None: the draft is gone)."""
+    draft = session.get(OutreachDraft, send.draft_id)
+    if draft is not None:
+        draft.status = "sent"
+        draft.updated_at = now
+    contact = session.get(Contact, send.contact_id) if send.contact_id else None
+    if contact is not None and contact.outreach_status in CONTACTED_FROM:
+        contact.outreach_status = "contacted"
+    return draft.followup_number if draft is not None else None
+
+
+# A contact in one of these becomes "contacted" when a message to it has gone.
+CONTACTED_FROM = ("new", "queued")
 
 
 @dataclass(frozen=True, slots=True)
 class _FollowupAgent:
-    """The workspace's Follow-up agent and its settings, looked up once for many sends."""
+    """What recording many sends of one workspace shares, looked up once: the Follow-up
+    agent and its settings, the sending agents, and the drafts' follow-up numbers. The
+    drafts and contacts of the sends are marked together, by ``finish``."""
 
     agent: Agent | None
     config: FollowupConfig
-    # What recording the sends reads, loaded up front; held here because the session
-    # keeps unchanged rows only while something refers to them.
-    preloaded: tuple[object, ...] = ()
+    # Held here because the session keeps unchanged rows only while something refers to
+    # them: the lookups while recording then find them in the session.
+    agents: tuple[Agent, ...] = ()
+    followup_numbers: dict[uuid.UUID, int] = field(default_factory=dict)
+    sent_drafts: list[uuid.UUID] = field(default_factory=list)
+    contacted: list[uuid.UUID] = field(default_factory=list)
 
     @classmethod
-    def of(cls, agent: Agent | None, preloaded: tuple[object, ...] = ()) -> _FollowupAgent:
-        config = FollowupConfig.model_validate(agent.config if agent else {})
-        return cls(agent, config, preloaded)
+    def of(cls, agent: Agent | None) -> _FollowupAgent:
+        return cls(agent, FollowupConfig.model_validate(agent.config if agent else {}))
+
+    def mark_draft_and_contact(self, send: Send) -> int | None:
+        """_mark_draft_and_contact, written later for the whole batch."""
+        number = self.followup_numbers.get(send.draft_id)
+        if number is not None:
+            self.sent_drafts.append(send.draft_id)
+        if send.contact_id is not None:
+            self.contacted.append(send.contact_id)
+        return number
+
+    def finish(self, session: Session, now: datetime) -> None:
+        """One statement each for the drafts and the contacts of the sends recorded (the
+        session is bound to their workspace, which filters both)."""
+        if self.sent_drafts:
+            session.execute(
+                update(OutreachDraft)
+                .where(OutreachDraft.id.in_(self.sent_drafts))
+                .values(status="sent", updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if self.contacted:
+            session.execute(
+                update(Contact)
+                .where(Contact.id.in_(self.contacted), Contact.outreach_status.in_(CONTACTED_FROM))
+                .values(outreach_status="contacted")
+                .execution_options(synchronize_session=False)
+            )
+        self.sent_drafts.clear()
+        self.contacted.clear()
 
 
 def load_for_receipts(session: Session, sends: list[Send]) -> _FollowupAgent:
-    """The Follow-up agent, and what recording these sends reads (drafts, contacts, their
-    agents), a query per kind, so the lookups while recording find them in the session."""
-    drafts = by_id(session, OutreachDraft, {send.draft_id for send in sends})
-    contacts = by_id(session, Contact, {send.contact_id for send in sends if send.contact_id})
+    """What recording these sends reads, a query per kind: the Follow-up agent and the
+    sending agents (one query), and the drafts' follow-up numbers (no rows loaded: the
+    drafts and contacts are written by one statement each, see _FollowupAgent.finish)."""
     agents = load_agents(session, {send.agent_id for send in sends if send.agent_id}, "followup")
-    preloaded = (*drafts.values(), *contacts.values(), *agents.values())
-    return _FollowupAgent.of(agents.get("followup"), preloaded)
+    found = _FollowupAgent.of(agents.get("followup"))
+    draft_ids = {send.draft_id for send in sends}
+    numbers = session.execute(
+        select(OutreachDraft.id, OutreachDraft.followup_number).where(
+            OutreachDraft.id.in_(draft_ids)
+        )
+    ).all()
+    return replace(
+        found,
+        agents=tuple({id(agent): agent for agent in agents.values()}.values()),
+        followup_numbers=dict(numbers),
+    )
 
 
 def _tell_followup(
     session: Session,
     clock: Clock,
     send: Send,
-    draft: OutreachDraft | None,
+    followup_number: int | None,
     followup: _FollowupAgent | None = None,
 ) -> None:
     outreach = session.get(Agent, send.agent_id) if send.agent_id else None
-    if outreach is None or draft is None or draft.followup_number > 0:
+    if outreach is None or followup_number is None or followup_number > 0:
         return
     if followup is None:
         followup = _FollowupAgent.of(bus.find_agent(session, "followup"))
@@ -224,7 +281,7 @@ def _tell_followup(
     sent_at = send.sent_at or clock.now()
     payload = {
         "contactId": str(send.contact_id) if send.contact_id else None,
-        "originalOutreachId": str(draft.id),
+        "originalOutreachId": str(send.draft_id),
         "sendId": str(send.id),
         "messageId": send.message_id,
         "sentAt": sent_at.isoformat(),
