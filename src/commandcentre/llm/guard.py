@@ -26,10 +26,10 @@ counted against the call budget, so concurrency cannot overshoot it.
 Every row goes through the caller's workspace-bound session, which stamps the workspace; the
 cache lookup is also filtered by workspace explicitly, so no text crosses tenants. Nothing is
 committed here: the caller's transaction decides, so a failure that rolls that transaction back
-also drops its ledger row. A caller drafting outside a transaction passes ``DeferredWrites``
-(and turns its session's autoflush off): the cache rows then wait there, the ledger rows wait
-in the session, and both are written by the caller's next commit, so model calls never hold
-the database's write lock; the budget counts those unwritten calls meanwhile.
+also drops its ledger row. A caller drafting outside a transaction passes ``DeferredWrites``:
+the cache and ledger rows then wait there and are written just before the caller's next
+commit, so model calls never hold the database's write lock; the budget counts those
+unwritten calls meanwhile.
 
 The budget check is a read-then-call, so two *workers* drafting for the same agent at the same
 moment can each pass it and overshoot by one call; budgets cap daily spend, they are not locks.
@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -209,6 +209,7 @@ class DeferredWrites:
     """Cache rows and the totals of ledger rows not yet written (module docstring)."""
 
     cache_rows: list[dict[str, Any]] = field(default_factory=list)
+    usage_rows: list[dict[str, Any]] = field(default_factory=list)
     unwritten: dict[uuid.UUID | None, UsageTotals] = field(default_factory=dict)
 
     def count(
@@ -236,10 +237,14 @@ class DeferredWrites:
         )
 
     def write(self, session: Session) -> None:
-        """Write the held cache rows in ``session``, just before it commits."""
+        """Write the held rows in ``session``, a statement for each table, just before it
+        commits (the ledger's tasks and agents exist: nothing else need be flushed first)."""
         if self.cache_rows:
             session.execute(_insert_cache_entry(session.get_bind().dialect.name), self.cache_rows)
+        if self.usage_rows:
+            session.execute(insert(LlmUsage), self.usage_rows)
         self.cache_rows = []
+        self.usage_rows = []
         self.unwritten = {}
 
 
@@ -426,20 +431,24 @@ class GuardedWriter:
         cached: bool = False,
         outcome: str = OUTCOME_OK,
     ) -> None:
-        if self.deferred is not None and not cached:
+        row = {
+            "agent_id": self.agent_id,
+            "task_id": self.task_id,
+            "provider": provider[:_PROVIDER_LEN],
+            "model": model[:_MODEL_LEN],
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost_usd": cost,
+            "latency_ms": latency_ms,
+            "cached": cached,
+            "outcome": outcome[:_OUTCOME_LEN],
+            "created_at": self.clock.now(),
+        }
+        if self.deferred is None:
+            self.session.add(LlmUsage(**row))
+            return
+        if not cached:
             self.deferred.count(self.agent_id, tokens_in, tokens_out, cost)
-        self.session.add(
-            LlmUsage(
-                agent_id=self.agent_id,
-                task_id=self.task_id,
-                provider=provider[:_PROVIDER_LEN],
-                model=model[:_MODEL_LEN],
-                tokens_in=tokens_in,
-                tokens_out=tokens_out,
-                cost_usd=cost,
-                latency_ms=latency_ms,
-                cached=cached,
-                outcome=outcome[:_OUTCOME_LEN],
-                created_at=self.clock.now(),
-            )
+        self.deferred.usage_rows.append(
+            {**row, "id": new_id(), "workspace_id": current_workspace(self.session)}
         )

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from commandcentre.agents import claims
+from commandcentre.agents import activity, claims
 from commandcentre.agents.base import ClaimedTask, Preparation
 from commandcentre.agents.config import OutreachConfig
 from commandcentre.agents.models import Agent, AgentTask
@@ -237,21 +237,27 @@ class _WorkspaceRun:
         # The turn to write first: the model-call threads need the lock for their lookups.
         with claims.writer_turn(self.prep.factory), self.lock:
             try:
-                held = self._renew(session, {job.task.id for job, _, _ in answers})
-                drafted = _drafted_among(session, [(job, plan) for job, plan, _ in answers])
-                now = self.prep.clock.now()
-                for job, plan, answer in answers:
-                    if job.task.id not in held:
-                        job.lost = True
-                    elif (job.opportunity.id, plan.contact.id) in drafted:
-                        job.open_requests -= 1  # written by an earlier run of the task
-                    else:
-                        self._take(session, job, plan, answer, now)
+                with activity.deferred_entries(session):
+                    self._write_answers(session, answers)
                 self.deferred.write(session)
                 session.commit()
             except Exception:
                 session.rollback()
                 raise
+
+    def _write_answers(
+        self, session: Session, answers: list[tuple[_Job, drafts.Planned, Answer]]
+    ) -> None:
+        held = self._renew(session, {job.task.id for job, _, _ in answers})
+        drafted = _drafted_among(session, [(job, plan) for job, plan, _ in answers])
+        now = self.prep.clock.now()
+        for job, plan, answer in answers:
+            if job.task.id not in held:
+                job.lost = True
+            elif (job.opportunity.id, plan.contact.id) in drafted:
+                job.open_requests -= 1  # written by an earlier run of the task
+            else:
+                self._take(session, job, plan, answer, now)
 
     def _renew(self, session: Session, task_ids: set[uuid.UUID]) -> set[uuid.UUID]:
         """Lock the tasks still ours and push their leases on; the rest were lost."""
