@@ -120,3 +120,33 @@ def test_a_sequence_rolled_back_with_its_message_does_not_hold_back_the_contacts
         rows = list(session.scalars(select(FollowUp)))
     assert {r.original_outreach_id for r in rows} == {second_id}
     assert _activity(ctx, drafted.workspace_id) == ["followups_scheduled"]
+
+
+def test_a_poison_message_in_a_run_leaves_the_others_scheduled_once(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middle notice fails after planning its sequence: its rows and log entry go with
+    it, the others' are written exactly once, and it is retried by itself later."""
+    drafted = seed_drafts(ctx, 3)
+    poison = drafted.draft_ids[1]
+    original = FollowupAgent.handle_message
+
+    def handle(self: FollowupAgent, agent_ctx: AgentContext, message: AgentMessage) -> None:
+        original(self, agent_ctx, message)
+        if message.payload.get("originalOutreachId") == str(poison):
+            raise RuntimeError("poison")
+
+    monkeypatch.setattr(FollowupAgent, "handle_message", handle)
+    _notify(ctx, drafted.workspace_id, drafted.seeded.agents["outreach"], drafted.draft_ids)
+    assert pumps(ctx).process_messages() == 3
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+        rows = list(session.scalars(select(FollowUp)))
+        pending = session.scalars(
+            select(AgentMessage).where(AgentMessage.status == "pending")
+        ).all()
+    planned = {drafted.draft_ids[0], drafted.draft_ids[2]}
+    assert {r.original_outreach_id for r in rows} == planned
+    assert len(rows) == 6
+    assert all(r.workspace_id == drafted.workspace_id for r in rows)
+    assert [m.payload["originalOutreachId"] for m in pending] == [str(poison)]
+    assert _activity(ctx, drafted.workspace_id) == ["followups_scheduled"] * 2

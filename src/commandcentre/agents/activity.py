@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from commandcentre.agents.live import feed
@@ -69,11 +70,13 @@ def record(
     }
     deferred: list[dict[str, Any]] | None = session.info.get(ENTRIES_KEY)
     entry: ActivityEntry | None = None
-    if deferred is None:
+    if deferred is not None:
+        deferred.append(values)
+    elif ROWS_KEY in session.info:
+        add_rows(session, ActivityEntry, [values])
+    else:
         entry = ActivityEntry(**values)
         session.add(entry)
-    else:
-        deferred.append(values)
     # The agent's status is derived from its work when read (see derive_statuses), not
     # written here: every task would otherwise update the same agent row, which
     # serialises workers on PostgreSQL and doubles the statements per task.
@@ -109,6 +112,109 @@ def write_entries(session: Session) -> None:
     # NULLs sent as values: rows of every shape then go in one statement.
     session.execute(insert(ActivityEntry).execution_options(render_nulls=True), list(rows))
     rows.clear()
+
+
+ROWS_KEY = "deferred_rows"
+
+
+@dataclass(slots=True)
+class _Rows:
+    """New rows held back to be inserted together, in the order they were added."""
+
+    added: list[tuple[type[Any], dict[str, Any]]] = field(default_factory=list)
+    written: int = 0  # how many of `added` are in the database (in this transaction)
+    live: set[uuid.UUID] = field(default_factory=set)
+
+
+@contextmanager
+def deferred_rows(session: Session) -> Iterator[None]:
+    """Collect new rows (add_rows, and log entries) as plain dicts and insert each table's
+    with one statement: many small handlers' rows then skip the unit of work.
+
+    Written before any ORM query runs (like autoflush) and by write_rows, which a
+    savepoint's owner calls before releasing it; rows_mark and rows_rollback forget what a
+    rolled-back savepoint added, so nothing outlives the savepoint it belongs to.
+    """
+    session.info[ROWS_KEY] = _Rows()
+    try:
+        yield
+        write_rows(session)
+    finally:
+        session.info.pop(ROWS_KEY, None)
+
+
+def add_rows(session: Session, model: type[Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows (each with its id and workspace_id): later, when rows are deferred."""
+    store: _Rows | None = session.info.get(ROWS_KEY)
+    if store is None:
+        session.flush()
+        session.connection().execute(model.__table__.insert(), list(rows))
+        return
+    store.added.extend((model, row) for row in rows)
+    store.live.update(row["id"] for row in rows)
+
+
+def row_is_live(session: Session, row_id: uuid.UUID) -> bool:
+    """Whether a row added in this transaction still stands (None: rows are not deferred)."""
+    store: _Rows | None = session.info.get(ROWS_KEY)
+    return store is not None and row_id in store.live
+
+
+def rows_deferred(session: Session) -> bool:
+    return ROWS_KEY in session.info
+
+
+def rows_mark(session: Session) -> int:
+    """Where a savepoint about to begin starts; the rows before it are written first, so
+    that rolling it back cannot take them along."""
+    store: _Rows | None = session.info.get(ROWS_KEY)
+    if store is None:
+        return 0
+    write_rows(session)
+    return len(store.added)
+
+
+def rows_rollback(session: Session, mark: int) -> None:
+    """Forget the rows added since the mark; their savepoint was rolled back."""
+    store: _Rows | None = session.info.get(ROWS_KEY)
+    if store is None:
+        return
+    for _model, row in store.added[mark:]:
+        store.live.discard(row["id"])
+    del store.added[mark:]
+    store.written = min(store.written, mark)
+
+
+def write_rows(session: Session) -> None:
+    store: _Rows | None = session.info.get(ROWS_KEY)
+    if store is None or store.written == len(store.added):
+        return
+    pending = store.added[store.written :]
+    store.written = len(store.added)
+    # The rows they refer to (messages, tasks) are written first.
+    session.flush()
+    by_model: dict[type[Any], list[dict[str, Any]]] = {}
+    for model, row in pending:
+        by_model.setdefault(model, []).append(row)
+    connection = session.connection()
+    for model, rows in by_model.items():
+        connection.execute(model.__table__.insert(), _same_keys(rows))
+
+
+def _same_keys(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """NULLs sent as values: rows of every shape then go in one statement."""
+    keys: set[str] = set().union(*rows)
+    if all(len(row) == len(keys) for row in rows):
+        return rows
+    return [dict.fromkeys(keys) | row for row in rows]
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _write_rows_before_queries(state: ORMExecuteState) -> None:
+    """Queries see the deferred rows, as they see pending objects by autoflush."""
+    store: _Rows | None = state.session.info.get(ROWS_KEY)
+    if store is not None and store.written != len(store.added):
+        write_rows(state.session)
 
 
 DEFERRED_KEY = "deferred_metrics"

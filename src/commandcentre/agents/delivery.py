@@ -88,6 +88,7 @@ def deliver_batch(
             claims.worker_session(factory) as session,
             session.begin(),
             activity.deferred_metrics(session, clock),
+            activity.deferred_rows(session),
         ):
             batch = _hold_all(session=session, message_ids=message_ids, worker=worker)
             _prepare(session=session, batch=batch)
@@ -185,6 +186,7 @@ def _deliver_run(
     claims.bind_to(session, run[0].workspace_id)
     if len(run) > 1:
         before = activity.snapshot_metrics(session)
+        mark = activity.rows_mark(session)
         try:
             with session.begin_nested():
                 for message in run:
@@ -195,8 +197,10 @@ def _deliver_run(
                         recipient=_recipient(batch, message),
                         message=message,
                     )
+                activity.write_rows(session)
         except Exception as exc:
             activity.restore_metrics(session, before)
+            activity.rows_rollback(session, mark)
             log.info("delivering %d messages together failed (%s); one at a time", len(run), exc)
         else:
             return dict.fromkeys((message.id for message in run), "delivered")
@@ -216,13 +220,16 @@ def _recipient(batch: _Batch, message: AgentMessage) -> Agent:
 def _deliver_one(*, session: Session, clock: Clock, batch: _Batch, message: AgentMessage) -> str:
     claims.bind_to(session, message.workspace_id)
     before = activity.snapshot_metrics(session)
+    mark = activity.rows_mark(session)
     try:
         recipient = _recipient(batch, message)
         with session.begin_nested():
             _handle(session=session, clock=clock, batch=batch, recipient=recipient, message=message)
+            activity.write_rows(session)
     except Exception as exc:
         log.warning("message %s failed: %s", message.id, exc)
         activity.restore_metrics(session, before)
+        activity.rows_rollback(session, mark)
         status = _failed(session=session, clock=clock, message=message, error=exc)
     else:
         status = "delivered"  # written for the whole batch at its end (_mark_delivered)
