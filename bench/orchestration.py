@@ -347,9 +347,9 @@ class Pipeline:
     at any hour): each workflow runs from analysis to its scheduled follow-ups at once."""
 
     APPROVE_EVERY = 0.05
-    # An idle pump looks again after 1 ms, then waits twice as long each time up to 32 ms,
-    # as a worker's wake-ups would spare it from polling at all.
-    IDLE_FIRST, IDLE_MAX = 0.001, 0.032
+    # An idle pump looks again after 1 ms, then waits twice as long each time up to 8 ms:
+    # close to the worker's wake-ups, which ring as soon as work is committed.
+    IDLE_FIRST, IDLE_MAX = 0.001, 0.008
 
     def __init__(self, flow: Workflow, workflows: int) -> None:
         self.flow = flow

@@ -173,3 +173,36 @@ def test_a_receipt_settles_a_send_that_reconciliation_could_not(
     assert stalled.process() == 1
     assert [s.status for s in _sends(ctx, drafted)] == ["sent"]
     assert len(_outbox(ctx)) == 1
+
+
+def test_every_attempt_starts_from_a_committed_in_flight_row_with_its_message_id(
+    ctx: AppContext, clock: ManualClock
+) -> None:
+    """What makes a crash during the attempt recoverable: when a message is handed to the
+    transport, its row is already in flight (seen from another session), leased, counted
+    as an attempt, and carries the very Message-ID the message goes out with."""
+    drafted = seed_drafts(ctx, 3, approve=True)
+    sender = outbox_sender(ctx)
+    seen: list[tuple[str, str | None, int, bool]] = []
+
+    @dataclass
+    class _Watching:
+        inner: Channel
+
+        def send(self, message: EmailMessage) -> SendReceipt:
+            message_id = str(message["Message-ID"])
+            with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+                row = session.scalars(select(Send).where(Send.message_id == message_id)).one()
+                leased = row.lease_expires_at is not None and row.lease_expires_at > clock.now()
+                seen.append((row.status, row.claimed_by, row.attempts, leased))
+            return self.inner.send(message)
+
+    watching = replace(
+        sender, transport=replace(sender.transport, channel=_Watching(sender.transport.channel))
+    )
+    assert watching.process(limit=20) == 3
+    assert seen == [("in_flight", "sender", 1, True)] * 3
+    sends = _sends(ctx, drafted)
+    assert [s.status for s in sends] == ["sent"] * 3
+    assert all(s.mailbox_id is not None and s.started_at is not None for s in sends)
+    assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in sends)

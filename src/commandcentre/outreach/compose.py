@@ -251,12 +251,15 @@ def compose_email(
     in_reply_to: str | None = None,
     references: list[str] | None = None,
     now: datetime | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """A plain-text outreach email with our Message-ID, one-click unsubscribe and a footer.
 
     ``in_reply_to``/``references`` make it a follow-up in the same thread: the parent's
     Message-ID is appended to References and the subject gets one "Re: " prefix.
     ``now`` (aware) fixes the Date header; it defaults to the current time.
+    ``message_id`` is the one recorded for the send (sending it under any other would hide
+    it from reconciliation); without it the message gets a fresh one.
     Raises ``ValueError`` on any header value with a line break or a malformed address.
     """
     sender = _sender(from_address, from_name)
@@ -281,8 +284,13 @@ def compose_email(
     elif now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
 
+    if message_id is None:
+        message_id = make_message_id(message_id_domain)
+    else:
+        message_id = _message_ids("message_id", [message_id])[0]
+
     message = EmailMessage(policy=OUTREACH_POLICY)
-    _put(message, "Message-ID", make_message_id(message_id_domain))
+    _put(message, "Message-ID", message_id)
     moment = now.astimezone(UTC)
     date = format_datetime(moment)
     if moment.year >= 1970:

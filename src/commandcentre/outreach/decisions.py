@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,38 @@ class SenderLike(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """The columns of a held send that deciding reads. The row itself is not loaded: the
+    decision writes it with one statement per kind of change (``Decisions._write``)."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    draft_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    contact_id: uuid.UUID | None
+    recipient: str
+    approval_hash: str
+    message_id: str | None
+    attempts: int
+    # What the decision made of it, for the activity log.
+    status: str = "claimed"
+
+
+# In the order of Held's fields.
+HELD_COLUMNS = (
+    Send.id,
+    Send.workspace_id,
+    Send.draft_id,
+    Send.agent_id,
+    Send.contact_id,
+    Send.recipient,
+    Send.approval_hash,
+    Send.message_id,
+    Send.attempts,
+)
+
+
+@dataclass(frozen=True, slots=True)
 class InFlight:
     """A send recorded in flight by this worker's decision, with its message."""
 
@@ -72,12 +104,51 @@ Decided = InFlight | str
 
 
 @dataclass(frozen=True, slots=True)
+class _Draft:
+    """What deciding reads of a draft (not its large JSON columns)."""
+
+    id: uuid.UUID
+    status: str
+    recipient: str
+    subject: str
+    message_body: str
+    approval_hash: str | None
+    followup_number: int
+    parent_draft_id: uuid.UUID | None
+
+
+_DRAFT_COLUMNS = (
+    OutreachDraft.id,
+    OutreachDraft.status,
+    OutreachDraft.recipient,
+    OutreachDraft.subject,
+    OutreachDraft.message_body,
+    OutreachDraft.approval_hash,
+    OutreachDraft.followup_number,
+    OutreachDraft.parent_draft_id,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Contact:
+    """What deciding reads of a contact."""
+
+    id: uuid.UUID
+    outreach_status: str
+    email_status: str
+    timezone: str | None
+
+
+_CONTACT_COLUMNS = (Contact.id, Contact.outreach_status, Contact.email_status, Contact.timezone)
+
+
+@dataclass(frozen=True, slots=True)
 class _Ready:
     """A send that passed every check but the caps, with what it was checked against."""
 
-    send: Send
-    draft: OutreachDraft
-    contact: Contact | None
+    send: Held
+    draft: _Draft
+    contact: _Contact | None
     agent: Agent | None
     config: OutreachConfig
 
@@ -105,20 +176,25 @@ class _Usage:
 class Decisions:
     """Everything checked before the attempts of one workspace's held sends, in the batch's
     transaction bound to that workspace. Each send's decision is its message (the send is
-    now in flight) or its new status (back in the queue, cancelled or failed)."""
+    now in flight) or its new status (back in the queue, cancelled or failed).
 
-    def __init__(self, session: Session, sender: SenderLike, sends: list[Send]) -> None:
+    The sends' new columns are collected and written at the end of ``run``, one executemany
+    UPDATE per kind of change, in the same transaction as the counting (so still under the
+    locks the caps were counted under) and before it commits."""
+
+    def __init__(self, session: Session, sender: SenderLike, sends: list[Held]) -> None:
         self.session = session
         self.sender = sender
         self.sends = sends
         self.workspace_id = sends[0].workspace_id
         self.now = sender.clock.now()
         self._configs: dict[uuid.UUID | None, OutreachConfig] = {}
+        self._writes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
 
     def run(self) -> dict[uuid.UUID, Decided]:
         session, sends = self.session, self.sends
-        drafts = by_id(session, OutreachDraft, {send.draft_id for send in sends})
-        contacts = by_id(session, Contact, {send.contact_id for send in sends if send.contact_id})
+        drafts = _drafts(session, {send.draft_id for send in sends})
+        contacts = _contacts(session, {send.contact_id for send in sends if send.contact_id})
         agents = load_agents(
             session, {send.agent_id for send in sends if send.agent_id}, "outreach"
         )
@@ -136,23 +212,20 @@ class Decisions:
                 decided[send.id] = checked
         if ready:
             decided.update(self._within_caps(ready))
+        self._write()
         return decided
 
     def _check(
         self,
-        send: Send,
-        draft: OutreachDraft | None,
-        contact: Contact | None,
+        send: Held,
+        draft: _Draft | None,
+        contact: _Contact | None,
         agents: dict[uuid.UUID | str, Agent],
         blocked: Suppression | None,
     ) -> _Ready | str:
         if draft is None or draft.status != "approved":
             return self._stop(send, "cancelled", "the draft is no longer approved")
-        expected = approval_hash(draft.recipient, draft.subject, draft.message_body)
-        if not (
-            draft.approval_hash == send.approval_hash == expected
-            and draft.recipient == send.recipient
-        ):
+        if not _as_approved(send, draft):
             return self._stop(send, "failed", "the message differs from what was approved")
         if blocked is not None:
             return self._stop(
@@ -182,17 +255,57 @@ class Decisions:
         The messages are built before the locks are taken, so the locks (which every
         worker sending for this workspace waits on) are held only for the counting.
         """
-        session, sender = self.session, self.sender
-        threads = _parent_message_ids(session, [item.draft for item in ready])
-        composer = _Composer(self)
-        built: dict[uuid.UUID, EmailMessage | ValueError] = {}
+        built = self._build(ready)
+        mailbox = self._lock_and_find_mailbox(ready)
+        by_mailbox = self._usage(Send.mailbox_id == mailbox.id)
+        # Everything the workspace sends, follow-ups included, counts against the Outreach
+        # agent's daily maximum.
+        by_workspace = self._usage(Send.workspace_id == self.workspace_id)
+        decided: dict[uuid.UUID, Decided] = {}
+        going: list[InFlight] = []
         for item in ready:
+            send = item.send
+            full = by_mailbox.full(mailbox.daily_cap, self.now)
+            if full is None:
+                full = by_workspace.full(item.config.maxDailyOutreach, self.now)
+            if full is not None:
+                decided[send.id] = self._later(send, full, "the daily sending cap is reached")
+                continue
+            message, message_id = built[send.id]
+            if isinstance(message, ValueError):
+                decided[send.id] = self._stop(
+                    send, "failed", f"the message could not be built: {message}", message_id
+                )
+                continue
+            by_mailbox.add(self.now)
+            by_workspace.add(self.now)
+            flight = InFlight(send.id, message, message_id, send.attempts + 1)
+            decided[send.id] = flight
+            going.append(flight)
+        self._go(going, mailbox.id)
+        return decided
+
+    def _build(self, ready: list[_Ready]) -> dict[uuid.UUID, tuple[EmailMessage | ValueError, str]]:
+        """Each ready send's message (or why it cannot be built), with its Message-ID: the
+        recorded one if an earlier decision recorded it (reconciliation looks for that one),
+        else a new one, recorded only if the send goes in flight."""
+        threads = _parent_message_ids(self.session, [item.draft for item in ready])
+        composer = _Composer(self)
+        built: dict[uuid.UUID, tuple[EmailMessage | ValueError, str]] = {}
+        for item in ready:
+            message_id = item.send.message_id or make_message_id(composer.domain)
             try:
-                built[item.send.id] = composer.compose(
-                    item.send, item.draft, threads.get(item.draft.id, [])
+                message: EmailMessage | ValueError = composer.compose(
+                    item.send, item.draft, threads.get(item.draft.id, []), message_id
                 )
             except ValueError as exc:
-                built[item.send.id] = exc
+                message = exc
+            built[item.send.id] = (message, message_id)
+        return built
+
+    def _lock_and_find_mailbox(self, ready: list[_Ready]) -> Mailbox:
+        """Take the locks the caps are counted under; the sending mailbox."""
+        session, sender = self.session, self.sender
         # SQLite holds its single write lock since the batch's first write. On PostgreSQL
         # FOR NO KEY UPDATE: exclusive among deciders (and against edits of the rows), yet
         # it lets other transactions insert rows that refer to the agent (activity, messages,
@@ -211,44 +324,40 @@ class Decisions:
             session.execute(
                 select(Mailbox.id).where(Mailbox.id == mailbox.id).with_for_update(key_share=True)
             )
-        by_mailbox = self._usage(Send.mailbox_id == mailbox.id)
-        # Everything the workspace sends, follow-ups included, counts against the Outreach
-        # agent's daily maximum.
-        by_workspace = self._usage(Send.workspace_id == self.workspace_id)
-        decided: dict[uuid.UUID, Decided] = {}
-        going: list[Send] = []
-        for item in ready:
-            send = item.send
-            full = by_mailbox.full(mailbox.daily_cap, self.now)
-            if full is None:
-                full = by_workspace.full(item.config.maxDailyOutreach, self.now)
-            if full is not None:
-                decided[send.id] = self._later(send, full, "the daily sending cap is reached")
-                continue
-            if send.message_id is None:
-                send.message_id = make_message_id(composer.domain)
-            message = built[send.id]
-            if isinstance(message, ValueError):
-                decided[send.id] = self._stop(
-                    send, "failed", f"the message could not be built: {message}"
-                )
-                continue
-            # The recorded Message-ID, not a fresh one: reconciliation looks for this one.
-            message.replace_header("Message-ID", send.message_id)
-            send.status = "in_flight"
-            send.mailbox_id = mailbox.id
-            send.started_at = self.now
-            send.attempts += 1
-            send.updated_at = self.now
-            by_mailbox.add(self.now)
-            by_workspace.add(self.now)
-            decided[send.id] = InFlight(send.id, message, send.message_id, send.attempts)
-            going.append(send)
+        return mailbox
+
+    def _go(self, going: list[InFlight], mailbox_id: uuid.UUID) -> None:
+        """Record the sends going in flight, each with its Message-ID and a lease."""
         # The leases run from now, not from before the wait for the locks.
-        expires = sender.clock.now() + sender.lease
-        for send in going:
-            send.lease_expires_at = expires
-        return decided
+        expires = self.sender.clock.now() + self.sender.lease
+        for flight in going:
+            self._set(
+                flight.send_id,
+                status="in_flight",
+                message_id=flight.message_id,
+                mailbox_id=mailbox_id,
+                started_at=self.now,
+                attempts=flight.attempt,
+                lease_expires_at=expires,
+            )
+
+    def _set(self, send_id: uuid.UUID, **values: Any) -> None:
+        values["id"] = send_id
+        values["updated_at"] = self.now
+        self._writes.setdefault(tuple(sorted(values)), []).append(values)
+
+    def _write(self) -> None:
+        # Bulk UPDATE by primary key, one executemany per set of columns, filtered by the
+        # workspace as every write is; the rows are this worker's, locked since they were
+        # held. No Send is loaded in this session, so there is nothing to synchronise.
+        statement = (
+            update(Send)
+            .where(Send.workspace_id == self.workspace_id)
+            .execution_options(synchronize_session=None)
+        )
+        for rows in self._writes.values():
+            self.session.execute(statement, rows)
+        self._writes.clear()
 
     def _usage(self, scope: ColumnElement[bool]) -> _Usage:
         used, oldest = self.session.execute(
@@ -272,25 +381,32 @@ class Decisions:
     def workspace(self) -> Workspace | None:
         return self.session.get(Workspace, self.workspace_id)
 
-    def _stop(self, send: Send, status: str, reason: str) -> str:
-        send.status = status
-        send.last_error = reason
-        send.claimed_by = None
-        send.lease_expires_at = None
-        send.updated_at = self.now
-        log_send(self.session, self.sender.clock, send, f"Did not send: {reason}", status)
+    def _stop(self, send: Held, status: str, reason: str, message_id: str | None = None) -> str:
+        extra = {} if message_id is None else {"message_id": message_id}
+        self._set(
+            send.id,
+            status=status,
+            last_error=reason,
+            claimed_by=None,
+            lease_expires_at=None,
+            **extra,
+        )
+        logged = replace(send, status=status, message_id=message_id or send.message_id)
+        log_send(self.session, self.sender.clock, logged, f"Did not send: {reason}", status)
         return status
 
-    def _later(self, send: Send, when: datetime, reason: str) -> str:
-        send.status = "queued"
-        send.not_before = max(when, self.now + timedelta(seconds=1))
-        send.last_error = reason
-        send.claimed_by = None
-        send.lease_expires_at = None
-        send.updated_at = self.now
+    def _later(self, send: Held, when: datetime, reason: str) -> str:
+        self._set(
+            send.id,
+            status="queued",
+            not_before=max(when, self.now + timedelta(seconds=1)),
+            last_error=reason,
+            claimed_by=None,
+            lease_expires_at=None,
+        )
         return "queued"
 
-    def _window(self, config: OutreachConfig, contact: Contact | None) -> datetime | None:
+    def _window(self, config: OutreachConfig, contact: _Contact | None) -> datetime | None:
         """None when now is inside the window; else when it next opens."""
         if not config.businessHoursOnly:
             return None
@@ -303,6 +419,17 @@ class Decisions:
             default_tz=default_tz,
         )
         return None if opening <= self.now else opening
+
+
+def _as_approved(send: Held, draft: _Draft) -> bool:
+    """Whether the send carries exactly the draft a person approved: the fingerprints agree
+    and the draft's content still hashes to them."""
+    return (
+        draft.approval_hash == send.approval_hash
+        and draft.recipient == send.recipient
+        # Hashed last: only a send whose fingerprints agree is worth hashing.
+        and approval_hash(draft.recipient, draft.subject, draft.message_body) == send.approval_hash
+    )
 
 
 class _Composer:
@@ -320,8 +447,9 @@ class _Composer:
         self.base_url = public_base_url(settings)
         self.postal_address = settings.mail_postal_address or None
 
-    def compose(self, send: Send, draft: OutreachDraft, parent: list[str]) -> EmailMessage:
-        """The message, with a Message-ID of its own until the send's is known."""
+    def compose(
+        self, send: Held, draft: _Draft, parent: list[str], message_id: str
+    ) -> EmailMessage:
         token = make_token(
             self.secret,
             workspace_id=send.workspace_id,
@@ -335,6 +463,7 @@ class _Composer:
             subject=draft.subject,
             body=draft.message_body,
             message_id_domain=self.domain,
+            message_id=message_id,
             unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
             unsubscribe_mailto=None,
             postal_address=self.postal_address,
@@ -344,14 +473,20 @@ class _Composer:
         )
 
 
-Row = TypeVar("Row", OutreachDraft, Contact)
-
-
-def by_id(session: Session, model: type[Row], ids: set[uuid.UUID]) -> dict[uuid.UUID, Row]:
-    """Rows of the bound workspace by id, in one query."""
+def _drafts(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, _Draft]:
+    """The bound workspace's drafts by id, in one query."""
     if not ids:
         return {}
-    return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+    rows = session.execute(select(*_DRAFT_COLUMNS).where(OutreachDraft.id.in_(ids)))
+    return {row[0]: _Draft(*row) for row in rows}
+
+
+def _contacts(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, _Contact]:
+    """The bound workspace's contacts by id, in one query."""
+    if not ids:
+        return {}
+    rows = session.execute(select(*_CONTACT_COLUMNS).where(Contact.id.in_(ids)))
+    return {row[0]: _Contact(*row) for row in rows}
 
 
 def load_agents(
@@ -373,7 +508,7 @@ def load_agents(
 STOPPED = frozenset({"replied", "meeting", "not_interested", "do_not_contact"})
 
 
-def _stop_reason(contact: Contact | None, draft: OutreachDraft) -> str | None:
+def _stop_reason(contact: _Contact | None, draft: _Draft) -> str | None:
     if contact is None:
         return None
     if contact.outreach_status == "do_not_contact":
@@ -385,9 +520,7 @@ def _stop_reason(contact: Contact | None, draft: OutreachDraft) -> str | None:
     return None
 
 
-def _parent_message_ids(
-    session: Session, drafts: Iterable[OutreachDraft]
-) -> dict[uuid.UUID, list[str]]:
+def _parent_message_ids(session: Session, drafts: Iterable[_Draft]) -> dict[uuid.UUID, list[str]]:
     """Message-IDs of the earlier messages of each follow-up's thread, oldest first; one
     query per generation of the threads, whatever the number of drafts."""
     chains: dict[uuid.UUID, list[str]] = {}
@@ -443,7 +576,9 @@ def ensure_mailbox(session: Session, clock: Clock, settings: Settings) -> Mailbo
     return found
 
 
-def log_send(session: Session, clock: Clock, send: Send, description: str, outcome: str) -> None:
+def log_send(
+    session: Session, clock: Clock, send: Send | Held, description: str, outcome: str
+) -> None:
     activity.record(
         session=session,
         clock=clock,

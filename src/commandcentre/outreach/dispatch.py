@@ -45,7 +45,7 @@ from commandcentre.agents import activity, claims
 from commandcentre.clock import Clock
 from commandcentre.db.scoping import SYSTEM_KEY
 from commandcentre.outreach.channels.email import SendOutcome, SendReceipt
-from commandcentre.outreach.decisions import Decided, Decisions, InFlight
+from commandcentre.outreach.decisions import HELD_COLUMNS, Decided, Decisions, Held, InFlight
 from commandcentre.outreach.models import Send
 from commandcentre.outreach.receipts import (
     apply_receipt,
@@ -172,7 +172,7 @@ class Sender:
     def _decide_batch(self, send_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decided]:
         with claims.worker_session(self.factory) as session, session.begin():
             held = _hold_all(session, send_ids, self.worker)
-            by_workspace: dict[uuid.UUID, list[Send]] = {}
+            by_workspace: dict[uuid.UUID, list[Held]] = {}
             for send in held:
                 by_workspace.setdefault(send.workspace_id, []).append(send)
             decided: dict[uuid.UUID, Decided] = {}
@@ -392,13 +392,21 @@ class Sender:
         return done
 
 
-def _hold_all(session: Session, send_ids: Sequence[uuid.UUID], worker: str) -> list[Send]:
-    """Lock and load the batch's sends that this worker still owns, in the batch's order.
+def _hold_all(session: Session, send_ids: Sequence[uuid.UUID], worker: str) -> list[Held]:
+    """Lock the batch's sends that this worker still owns and read what deciding needs of
+    them, in the batch's order (one UPDATE … RETURNING).
 
     Locking first, before any side effect, is how a worker whose lease was taken over
     finds out now rather than after it acted.
     """
     claims.as_system(session)
-    mine = [Send.status == "claimed", Send.claimed_by == worker]
-    held = {send.id: send for send in claims.hold_all(session, Send, send_ids, conditions=mine)}
+    rows = session.execute(
+        update(Send)
+        .where(Send.id.in_(send_ids), Send.status == "claimed", Send.claimed_by == worker)
+        # A no-op assignment: the point is the lock and the ownership check.
+        .values(claimed_by=Send.claimed_by)
+        .returning(*HELD_COLUMNS)
+        .execution_options(synchronize_session=False)
+    )
+    held = {send.id: send for send in (Held(*row) for row in rows)}
     return [held[send_id] for send_id in send_ids if send_id in held]
