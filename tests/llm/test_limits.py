@@ -236,29 +236,26 @@ def test_blocks_never_hand_out_more_than_the_bucket_holds(
 ) -> None:
     """Two processes with a frozen clock: every token is spent once, blocks or not."""
     config = LimitConfig(rate=100.0, burst=20.0, concurrency=4)
-    a = ProviderLimits(
-        KEY,
-        config,
-        transaction=own_transactions(database.session_factory),
-        clock=clock,
-        database="process a",
-    )
-    b = ProviderLimits(
-        KEY,
-        config,
-        transaction=own_transactions(database.session_factory),
-        clock=clock,
-        database="process b",
-    )
+    a, b = (_process(database, clock, config, name) for name in ("process a", "process b"))
     free = sum(1 for i in range(40) if (a if i % 3 else b).take() == 0.0)
     assert free == 20  # the burst, and not one more
 
 
-def test_a_failure_drops_the_block(database: Database, clock: ManualClock) -> None:
-    config = LimitConfig(rate=200.0, burst=200.0, concurrency=8, threshold=1)
-    a = ProviderLimits(
-        KEY, config, transaction=own_transactions(database.session_factory), clock=clock
+def _process(
+    database: Database, clock: ManualClock, config: LimitConfig, name: str = ""
+) -> ProviderLimits:
+    """A worker process of its own: its own transactions and its own token blocks."""
+    return ProviderLimits(
+        KEY,
+        config,
+        transaction=own_transactions(database.session_factory),
+        clock=clock,
+        database=name,
     )
+
+
+def test_a_failure_drops_the_block(database: Database, clock: ManualClock) -> None:
+    a = _process(database, clock, LimitConfig(rate=200.0, burst=200.0, concurrency=8, threshold=1))
     a.take()  # a block of 8: 7 left
     a.failed()  # opens the breaker (threshold 1)
     with pytest.raises(CircuitOpen):

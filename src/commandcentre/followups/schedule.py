@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from commandcentre.agents import activity
@@ -178,21 +178,15 @@ def _prefetch_followups(
     answered for the whole batch by one query."""
     if not draft_ids:
         return
-    found = session.execute(
-        select(
-            FollowUp.id,
-            FollowUp.original_outreach_id,
-            FollowUp.contact_id,
-            FollowUp.status,
-            FollowUp.scheduled_at,
-        ).where(
+    cache.remember(
+        _known_where(
+            session,
             or_(
                 FollowUp.original_outreach_id.in_(draft_ids),
                 and_(FollowUp.contact_id.in_(contact_ids), FollowUp.status == "scheduled"),
-            )
+            ),
         )
-    ).all()
-    cache.remember([_Known(*row) for row in found])
+    )
     cache.read.update(draft_ids, contact_ids)
 
 
@@ -392,23 +386,13 @@ def _known(session: Session, draft_id: uuid.UUID, contact_id: uuid.UUID) -> list
     questions, was this message planned already and is the contact in a sequence."""
     cache = _cache(session)
     if cache is None or draft_id not in cache.read or contact_id not in cache.read:
-        return [
-            _Known(*row)
-            for row in session.execute(
-                select(
-                    FollowUp.id,
-                    FollowUp.original_outreach_id,
-                    FollowUp.contact_id,
-                    FollowUp.status,
-                    FollowUp.scheduled_at,
-                ).where(
-                    or_(
-                        FollowUp.original_outreach_id == draft_id,
-                        and_(FollowUp.contact_id == contact_id, FollowUp.status == "scheduled"),
-                    )
-                )
-            )
-        ]
+        return _known_where(
+            session,
+            or_(
+                FollowUp.original_outreach_id == draft_id,
+                and_(FollowUp.contact_id == contact_id, FollowUp.status == "scheduled"),
+            ),
+        )
     candidates = {
         row.id: row
         for row in (*cache.by_draft.get(draft_id, ()), *cache.by_contact.get(contact_id, ()))
@@ -445,3 +429,19 @@ def _escalation_at(
         business_hours=rules.business_hours,
         default_tz=default_tz,
     )
+
+
+def _known_where(session: Session, condition: ColumnElement[bool]) -> list[_Known]:
+    """The follow-ups matching ``condition``, as the few columns scheduling asks about."""
+    return [
+        _Known(*row)
+        for row in session.execute(
+            select(
+                FollowUp.id,
+                FollowUp.original_outreach_id,
+                FollowUp.contact_id,
+                FollowUp.status,
+                FollowUp.scheduled_at,
+            ).where(condition)
+        )
+    ]
