@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from commandcentre.llm.grounding import check_claims, looks_like_instructions
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.types import Claim, DraftRequest, DraftResult, Fact
-from commandcentre.llm.writer import draft_with_grounding
+from commandcentre.llm.writer import check, draft_with_grounding
 
 FACTS = [
     Fact(field="event.name", value="Retail Data Summit 2026"),
@@ -310,3 +310,22 @@ def test_results_cannot_carry_a_recipient() -> None:
                 "recipient": "attacker@evil.example",
             }
         )
+
+
+def test_a_repeated_check_answers_for_the_text_it_is_given() -> None:
+    """The last report is reused only for the very same request and text."""
+    request = DraftRequest(
+        recipient_name="Ana Ruiz", sender_name="Sam", ask="a short call", facts=FACTS
+    )
+    grounded = result(
+        "Your talk at Retail Data Summit 2026.",
+        [claim("Retail Data Summit 2026", "event.name")],
+    )
+    invented = grounded.model_copy(
+        update={"claims": [claim("keynote at Web Summit", "event.name")]}
+    )
+    assert check(grounded, request).ok
+    assert not check(invented, request).ok
+    assert check(grounded, request).ok
+    other_request = request.model_copy(update={"facts": FACTS[1:]})
+    assert not check(grounded, other_request).ok

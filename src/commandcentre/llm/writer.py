@@ -12,6 +12,7 @@ stops instead of quietly drafting everything offline.
 from __future__ import annotations
 
 import logging
+import threading
 
 from commandcentre.llm.grounding import GroundingReport, check_claims, looks_like_instructions
 from commandcentre.llm.retry import StopWork
@@ -67,8 +68,29 @@ def _attempt(writer: Writer, request: DraftRequest) -> tuple[DraftResult | None,
     return result, report.ok
 
 
+_last_check = threading.local()
+
+
 def check(result: DraftResult, request: DraftRequest) -> GroundingReport:
-    return check_claims(result, request.facts, allowed_text=code_supplied_text(request))
+    """The grounding report of ``result`` for ``request``.
+
+    The guard checks each answer (to cache only grounded ones) just before the grounding
+    loop checks the same text again, on the same thread: the last report is reused when the
+    request and the checked text are the very same.
+    """
+    last = getattr(_last_check, "seen", None)
+    if last is not None:
+        request_seen, subject, body, claims, report = last
+        if (
+            request_seen is request
+            and subject == result.subject
+            and body == result.body
+            and claims == result.claims
+        ):
+            return report  # type: ignore[no-any-return]
+    report = check_claims(result, request.facts, allowed_text=code_supplied_text(request))
+    _last_check.seen = (request, result.subject, result.body, list(result.claims), report)
+    return report
 
 
 def draft_with_grounding(writer: Writer, request: DraftRequest, *, fallback: Writer) -> DraftResult:
