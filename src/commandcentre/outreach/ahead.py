@@ -17,12 +17,14 @@ the outcome, drafting itself whatever was not done here.
 
 from __future__ import annotations
 
+import functools
 import logging
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -202,35 +204,52 @@ class _WorkspaceRun:
         fallback = OfflineWriter()
         concurrency = settings_of(session).llm_concurrency
         pool = drafts.shared_pool(max(1, concurrency))
-        futures: dict[Future[Answer], tuple[_Job, drafts.Planned]] = {}
+        # Each answer reports itself here when done: waiting on the whole set of futures
+        # instead would walk all of them at every answer.
+        done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = queue.SimpleQueue()
+        futures: list[Future[Answer]] = []
         for job in jobs:
             for plan in job.planned:
                 future = pool.submit(_answer, job, plan, fallback)
-                futures[future] = (job, plan)
-        waiting = set(futures)
-        ready: list[tuple[_Job, drafts.Planned, Answer]] = []
-        since = 0.0
+                future.add_done_callback(functools.partial(_report, done, job, plan))
+                futures.append(future)
         try:
-            while waiting or ready:
-                timeout = max(0.0, since + COMMIT_WINDOW - time.monotonic()) if ready else None
-                if waiting:
-                    finished, waiting = wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
-                    if finished and not ready:
-                        since = time.monotonic()
-                    ready += [(*futures[f], f.result()) for f in finished]
-                due = not waiting or len(ready) >= COMMIT_EVERY
-                if ready and (due or time.monotonic() - since >= COMMIT_WINDOW):
-                    self._commit(session, ready)
-                    ready = []
+            self._collect(session, done, len(futures))
         finally:
             # Nothing may still be using the session once it closes.
-            for future in waiting:
+            for future in futures:
                 future.cancel()
-            wait(waiting)
+            wait(futures)
         for job in jobs:
             job.ahead.complete = not job.lost and job.open_requests == 0
             if job.ahead.not_drafted and job.ahead.stop_reason is None:
                 job.ahead.stop_reason = "the budget was already spent"
+
+    def _collect(
+        self,
+        session: Session,
+        done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]],
+        expected: int,
+    ) -> None:
+        """Commit the answers as they come, in groups (COMMIT_EVERY, COMMIT_WINDOW)."""
+        ready: list[tuple[_Job, drafts.Planned, Answer]] = []
+        since = 0.0
+        while expected or ready:
+            if expected:
+                timeout = max(0.0, since + COMMIT_WINDOW - time.monotonic()) if ready else None
+                try:
+                    job, plan, future = done.get(timeout=timeout)
+                except queue.Empty:
+                    pass
+                else:
+                    if not ready:
+                        since = time.monotonic()
+                    ready.append((job, plan, future.result()))
+                    expected -= 1
+            full = not expected or len(ready) >= COMMIT_EVERY
+            if ready and (full or time.monotonic() - since >= COMMIT_WINDOW):
+                self._commit(session, ready)
+                ready = []
 
     def _commit(self, session: Session, answers: list[tuple[_Job, drafts.Planned, Answer]]) -> None:
         """One short transaction for a group of answers, in this process's turn to write."""
@@ -302,6 +321,15 @@ class _WorkspaceRun:
             task_id=job.task.id,
         )
         job.ahead.drafted.append((draft.id, draft.status))
+
+
+def _report(
+    done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]],
+    job: _Job,
+    plan: drafts.Planned,
+    future: Future[Answer],
+) -> None:
+    done.put((job, plan, future))
 
 
 def _answer(job: _Job, plan: drafts.Planned, fallback: Writer) -> Answer:
