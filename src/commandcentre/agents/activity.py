@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -51,8 +51,8 @@ def record(
     entity_id: uuid.UUID | None = None,
     metrics: dict[str, float] | None = None,
 ) -> ActivityEntry | None:
-    """Log it (and count it); the entry, or None when a batch writes its entries later
-    (see deferred_entries)."""
+    """Log it (and count it); the entry, or None when a batch writes its rows later
+    (see deferred_rows)."""
     workspace_id = current_workspace(session)
     values: dict[str, Any] = {
         "id": new_id(),
@@ -68,11 +68,8 @@ def record(
         "entity_id": entity_id,
         "created_at": clock.now(),
     }
-    deferred: list[dict[str, Any]] | None = session.info.get(ENTRIES_KEY)
     entry: ActivityEntry | None = None
-    if deferred is not None:
-        deferred.append(values)
-    elif ROWS_KEY in session.info:
+    if ROWS_KEY in session.info:
         add_rows(session, ActivityEntry, [values])
     else:
         entry = ActivityEntry(**values)
@@ -85,33 +82,6 @@ def record(
     # Wake local streams only once the change is visible to them.
     session.info.setdefault("after_commit_publish", set()).add(workspace_id)
     return entry
-
-
-ENTRIES_KEY = "deferred_entries"
-
-
-@contextmanager
-def deferred_entries(session: Session) -> Iterator[None]:
-    """Collect log entries as plain rows and write them with one statement (write_entries,
-    and at the end): a batch's hundreds of entries then skip the unit of work. Only for a
-    transaction without savepoints that could roll back part of what it collected."""
-    session.info[ENTRIES_KEY] = []
-    try:
-        yield
-        write_entries(session)
-    finally:
-        session.info.pop(ENTRIES_KEY, None)
-
-
-def write_entries(session: Session) -> None:
-    rows: list[dict[str, Any]] | None = session.info.get(ENTRIES_KEY)
-    if not rows:
-        return
-    # The rows they refer to (messages, tasks) are written first.
-    session.flush()
-    # NULLs sent as values: rows of every shape then go in one statement.
-    session.execute(insert(ActivityEntry).execution_options(render_nulls=True), list(rows))
-    rows.clear()
 
 
 ROWS_KEY = "deferred_rows"

@@ -256,7 +256,7 @@ class _WorkspaceRun:
         # The turn to write first: the model-call threads need the lock for their lookups.
         with claims.writer_turn(self.prep.factory), self.lock:
             try:
-                with activity.deferred_entries(session):
+                with activity.deferred_rows(session):
                     self._write_answers(session, answers)
                 self.deferred.write(session)
                 session.commit()

@@ -286,7 +286,7 @@ class Sender:
             claims.worker_session(self.factory) as session,
             session.begin(),
             activity.deferred_metrics(session, self.clock),
-            activity.deferred_entries(session),
+            activity.deferred_rows(session),
         ):
             session.info[SYSTEM_KEY] = True
             query = select(Send).where(Send.id.in_(ids))
@@ -320,7 +320,7 @@ class Sender:
                             session, self.clock, send, receipt, followup
                         )
                 followup.finish(session, self.clock.now())
-                activity.write_entries(session)
+                activity.write_rows(session)
                 session.flush()
             claims.as_system(session)
         return recorded
