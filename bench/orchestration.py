@@ -398,7 +398,7 @@ class Pipeline:
     def _approve(self) -> int:
         self.flow.approve()
         time.sleep(self.APPROVE_EVERY)
-        return 0
+        return 0  # so the loop's idle wait (1-8 ms) comes on top: 51-58 ms between looks
 
     def _finished(self) -> bool:
         flow = self.flow
