@@ -66,7 +66,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the local model server lives with the
 
 import commandcentre.db.models  # noqa: E402, F401  (every table mapped before the first flush)
 from cctest.model_server import GroundedModelProcess  # noqa: E402
-from commandcentre.agents import bus, tasks  # noqa: E402
+from commandcentre.agents import bus, heap, tasks  # noqa: E402
 from commandcentre.agents.models import AgentMessage, AgentTask  # noqa: E402
 from commandcentre.agents.pumps import Pumps  # noqa: E402
 from commandcentre.bootstrap import ensure_workspace_with_agents  # noqa: E402
@@ -693,6 +693,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="Profile (a) once more.")
     parser.add_argument("--offline", action="store_true", help="The offline writer, no model.")
     args = parser.parse_args(argv)
+    heap.settle()  # as `commandcentre worker` does once it has started
     load_average = [round(value, 2) for value in os.getloadavg()]
     per = args.per_opportunity
     writer = "offline writer" if args.offline else "local model"

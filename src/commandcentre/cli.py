@@ -135,14 +135,17 @@ def serve(
     """Serve the Command Centre (web pages and API)."""
     import uvicorn
 
+    from commandcentre.agents import heap
     from commandcentre.web.app import create_app
 
     settings = load_settings(database_url)
     ctx = AppContext.from_settings(settings)
+    app = create_app(ctx, with_worker=worker)
+    heap.settle()
     # uvicorn handles SIGTERM/SIGINT and runs the app's shutdown, which stops the
     # in-process worker gracefully.
     uvicorn.run(
-        create_app(ctx, with_worker=worker),
+        app,
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,

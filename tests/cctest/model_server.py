@@ -378,6 +378,9 @@ def malformed(recorded: Recorded) -> Answer:
 # --- in a process of its own -----------------------------------------------------------------
 
 
+STARTUP_SECONDS = 30.0
+
+
 def _serve_grounded(delay: float, conn: Connection) -> None:
     with ModelServer(grounded(delay=delay)) as server:
         conn.send(server.url)
@@ -403,6 +406,14 @@ class GroundedModelProcess:
             target=_serve_grounded, args=(self.delay, child), daemon=True
         )
         self._process.start()
+        # A child that dies while starting (say, a main module without a ``__main__`` guard
+        # under spawn) never answers; fail instead of waiting for ever.
+        if not self._conn.poll(STARTUP_SECONDS):
+            self._process.kill()
+            raise RuntimeError(
+                f"the model server process did not start within {STARTUP_SECONDS:g} s "
+                f"(exit code {self._process.exitcode})"
+            )
         self.url = self._conn.recv()
         return self
 

@@ -44,6 +44,7 @@ def worker_command(
     # Every model must be mapped before the first flush resolves foreign keys across
     # modules (activity rows point at workspaces), whatever else this process imported.
     import commandcentre.db.models  # noqa: F401
+    from commandcentre.agents import heap
     from commandcentre.agents.worker import Worker
     from commandcentre.cli import load_settings
 
@@ -52,6 +53,7 @@ def worker_command(
     if threads is not None:
         settings = settings.model_copy(update={"worker_threads": threads})
     ctx = AppContext.from_settings(settings)
+    heap.settle()
     try:
         Worker(ctx).run_until_signalled()
     finally:

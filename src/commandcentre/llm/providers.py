@@ -27,6 +27,10 @@ depend on the request (schemas, tool definitions, request options) is built once
 Auth, SDK headers, the SDK's error classes and its timeout handling are unchanged, as they live
 below ``post``.
 
+Each SDK is imported when its first writer is made: importing ``anthropic`` alone takes over a
+second of CPU and tens of megabytes, which processes that never call that provider (the offline
+default, every command-line tool) should not pay.
+
 The SDK clients run with ``max_retries=0`` and an explicit timeout (every request has one);
 retries follow ``commandcentre.llm.retry``. With ``limits`` set, every HTTP attempt first passes
 the provider's shared breaker and rate limit and holds one of its concurrency slots
@@ -49,11 +53,8 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import anthropic
-import openai
-from openai._base_client import make_request_options as openai_request_options
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from commandcentre.llm.limits import ProviderLimits
@@ -68,6 +69,10 @@ from commandcentre.llm.retry import (
 )
 from commandcentre.llm.types import DraftOutput, DraftRequest, DraftResult
 
+if TYPE_CHECKING:
+    import anthropic
+    import openai
+
 TOOL_NAME = "write_draft"
 DEFAULT_MAX_TOKENS = 1024
 # Enough of a bad answer for the model to see its mistake, bounded so a runaway reply is not
@@ -79,8 +84,6 @@ _OPENAI_SPEND_CODES = frozenset(
 )
 _ANTHROPIC_SPEND_MESSAGE = re.compile(r"credit balance|billing|spend limit", re.IGNORECASE)
 _TOOL_CHOICE: dict[str, Any] = {"type": "tool", "name": TOOL_NAME}
-# What ``chat.completions.create`` asks of its client: the key as a Bearer token.
-_OPENAI_OPTIONS = openai_request_options(security={"bearer_auth": True})
 
 JsonMode = Literal["json_schema", "json_object"]
 Message = dict[str, Any]
@@ -289,11 +292,21 @@ class _ModelWriter:
         return ModelDraftResult(**output.model_dump(), writer=self.name, usage=usage)
 
 
+@functools.cache
+def _openai_options() -> Any:
+    """What ``chat.completions.create`` asks of its client: the key as a Bearer token."""
+    from openai._base_client import make_request_options
+
+    return make_request_options(security={"bearer_auth": True})
+
+
 @functools.lru_cache(maxsize=32)
 def _openai_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
     """One client (and connection pool) per endpoint, key and timeout in the process: a new
     client loads the TLS trust store, which costs more than a request to a nearby server.
     The SDK's clients are safe to share between threads."""
+    import openai
+
     return openai.OpenAI(
         # Local servers often need no key, but the SDK refuses to start without one.
         api_key=api_key or "unused",
@@ -346,7 +359,7 @@ class OpenAIWriter(_ModelWriter):
         }
         data = _answer(
             self._client.post(
-                "/chat/completions", body=body, cast_to=object, options=_OPENAI_OPTIONS
+                "/chat/completions", body=body, cast_to=object, options=_openai_options()
             )
         )
         choices = data.get("choices")
@@ -360,6 +373,8 @@ class OpenAIWriter(_ModelWriter):
         )
 
     def _classify(self, exc: Exception) -> Decision | None:
+        import openai  # already loaded by the client this writer made
+
         if isinstance(exc, openai.APITimeoutError):
             return Decision("retry", message=f"{self.name}: request timed out")
         if isinstance(exc, openai.APIConnectionError):
@@ -375,6 +390,8 @@ class OpenAIWriter(_ModelWriter):
 @functools.lru_cache(maxsize=32)
 def _anthropic_client(api_key: str, base_url: str | None, timeout: float) -> anthropic.Anthropic:
     """Shared like _openai_client."""
+    import anthropic
+
     return anthropic.Anthropic(
         api_key=api_key,
         base_url=base_url,
@@ -461,6 +478,8 @@ class AnthropicWriter(_ModelWriter):
         return Reply(text=text, tokens_in=tokens_in, tokens_out=tokens_out)
 
     def _classify(self, exc: Exception) -> Decision | None:
+        import anthropic  # already loaded by the client this writer made
+
         if isinstance(exc, anthropic.APITimeoutError):
             return Decision("retry", message=f"{self.name}: request timed out")
         if isinstance(exc, anthropic.APIConnectionError):

@@ -307,20 +307,21 @@ class _WorkspaceRun:
         if isinstance(answer, Exception):
             return  # left open: the handler drafts it in its own transaction
         job.open_requests -= 1
-        draft = drafts.store_draft(
-            session=session,
-            clock=self.prep.clock,
-            agent=job.agent,
-            config=job.config,
-            plan=plan,
-            result=answer,
-            opportunity=job.opportunity,
-            event=job.event,
-            now=now,
-            default_tz=self.default_tz,
-            task_id=job.task.id,
+        job.ahead.drafted.append(
+            drafts.store_draft_row(
+                session=session,
+                clock=self.prep.clock,
+                agent=job.agent,
+                config=job.config,
+                plan=plan,
+                result=answer,
+                opportunity=job.opportunity,
+                event=job.event,
+                now=now,
+                default_tz=self.default_tz,
+                task_id=job.task.id,
+            )
         )
-        job.ahead.drafted.append((draft.id, draft.status))
 
 
 def _report(

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -361,55 +362,140 @@ def store_draft(
     default_tz: str,
     task_id: uuid.UUID | None,
 ) -> OutreachDraft:
-    contact, channel = plan.contact, plan.channel
-    flags = list(result.flags)
     draft = OutreachDraft(
-        id=new_id(),  # known now, so the activity entry needs no flush of its own
-        agent_id=agent.id,
+        **_draft_values(
+            session=session,
+            agent=agent,
+            config=config,
+            plan=plan,
+            result=result,
+            opportunity=opportunity,
+            event=event,
+            now=now,
+            default_tz=default_tz,
+            task_id=task_id,
+        )
+    )
+    session.add(draft)
+    if config.autoApprove and not draft.flags:
+        session.flush()
+        review.mark_approved(session, clock, draft, user_id=None)
+    _record_drafted(session, clock, agent, draft.id, draft.status, plan, result, task_id)
+    return draft
+
+
+def store_draft_row(
+    *,
+    session: Session,
+    clock: Clock,
+    agent: Agent,
+    config: OutreachConfig,
+    plan: Planned,
+    result: DraftResult,
+    opportunity: Opportunity,
+    event: Event | None,
+    now: datetime,
+    default_tz: str,
+    task_id: uuid.UUID | None,
+) -> tuple[uuid.UUID, str]:
+    """``store_draft`` as a plain row (``activity.add_rows``) for batches that write many:
+    the draft's id and status. A draft approved on the spot still goes through the ORM, as
+    the approval reads and updates it."""
+    values = _draft_values(
+        session=session,
+        agent=agent,
+        config=config,
+        plan=plan,
+        result=result,
+        opportunity=opportunity,
+        event=event,
+        now=now,
+        default_tz=default_tz,
         task_id=task_id,
-        contact_id=contact.id,
-        opportunity_id=opportunity.id,
-        channel=channel,
-        recipient=plan.recipient,
-        subject=result.subject,
-        message_body=result.body,
-        personalization_context={
+    )
+    if config.autoApprove and not values["flags"]:
+        draft = OutreachDraft(**values)
+        session.add(draft)
+        session.flush()
+        review.mark_approved(session, clock, draft, user_id=None)
+        status = draft.status
+    else:
+        activity.add_rows(session, OutreachDraft, [values])
+        status = values["status"]
+    _record_drafted(session, clock, agent, values["id"], status, plan, result, task_id)
+    return values["id"], status
+
+
+def _draft_values(
+    *,
+    session: Session,
+    agent: Agent,
+    config: OutreachConfig,
+    plan: Planned,
+    result: DraftResult,
+    opportunity: Opportunity,
+    event: Event | None,
+    now: datetime,
+    default_tz: str,
+    task_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    """A new draft's columns, pending approval."""
+    contact = plan.contact
+    return {
+        "id": new_id(),  # known now, so the activity entry needs no flush of its own
+        "workspace_id": current_workspace(session),
+        "agent_id": agent.id,
+        "task_id": task_id,
+        "contact_id": contact.id,
+        "opportunity_id": opportunity.id,
+        "channel": plan.channel,
+        "recipient": plan.recipient,
+        "subject": result.subject,
+        "message_body": result.body,
+        "personalization_context": {
             "facts": [f.field for f in plan.facts],
             "reasoning": result.reasoning,
             "writer": result.writer,
         },
-        claims=[c.model_dump() for c in result.claims],
-        flags=flags,
-        suggested_send_at=suggest_send_time(
+        "claims": [c.model_dump() for c in result.claims],
+        "flags": list(result.flags),
+        # Any flag (injection, fallback, regeneration) means a person must read it first.
+        "status": "pending_approval",
+        "suggested_send_at": suggest_send_time(
             now=now,
             event_start=event.start_date if event else None,
             recipient_tz=contact.timezone,
             business_hours=config.sending_hours,
             default_tz=default_tz,
         ),
-        writer=result.writer,
-        created_at=now,
-        updated_at=now,
-    )
-    # Any flag (injection, fallback, regeneration) means a person must read it first.
-    draft.status = "pending_approval"
-    session.add(draft)
-    if config.autoApprove and not flags:
-        session.flush()
-        review.mark_approved(session, clock, draft, user_id=None)
+        "writer": result.writer,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _record_drafted(
+    session: Session,
+    clock: Clock,
+    agent: Agent,
+    draft_id: uuid.UUID,
+    status: str,
+    plan: Planned,
+    result: DraftResult,
+    task_id: uuid.UUID | None,
+) -> None:
     activity.record(
         session=session,
         clock=clock,
         agent_id=agent.id,
         activity_type="draft_created",
-        description=f"Drafted a {channel} message to {contact.full_name}"
-        + (" (auto-approved)" if draft.status == "approved" else ""),
-        details={"status": draft.status, "flags": flags, "writer": result.writer},
+        description=f"Drafted a {plan.channel} message to {plan.contact.full_name}"
+        + (" (auto-approved)" if status == "approved" else ""),
+        details={"status": status, "flags": list(result.flags), "writer": result.writer},
         task_id=task_id,
         entity_type="outreach_draft",
-        entity_id=draft.id,
+        entity_id=draft_id,
     )
-    return draft
 
 
 def create_drafts(
