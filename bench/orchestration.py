@@ -695,6 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     heap.settle()  # as `commandcentre worker` does once it has started
     load_average = [round(value, 2) for value in os.getloadavg()]
+    speed_before, steal_before = reference_ms(), cpu_ticks()
     per = args.per_opportunity
     writer = "offline writer" if args.offline else "local model"
 
@@ -773,9 +774,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if profiled is not None:
         print_hot_spots(profiled)
+    speed = [speed_before, reference_ms()]
+    steal = stolen_share(steal_before, cpu_ticks())
     print(
         "\nSQLite. Staged runs step the pumps in one thread; 'all at once' runs them on four."
-        f" Two shared CPU cores; load {load_average}."
+        f" Two shared CPU cores; load {load_average}; reference loop {speed[0]:.1f} ms before,"
+        f" {speed[1]:.1f} ms after (lower is a faster machine)"
+        + (f"; {steal:.1%} of CPU time stolen by the host meanwhile" if steal is not None else "")
+        + "."
     )
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -792,6 +798,8 @@ def main(argv: list[str] | None = None) -> int:
             "note": "two CPU cores shared with other work",
         },
         "load_average_at_start": load_average,
+        "reference_loop_ms": speed,
+        "cpu_steal_share": round(steal, 4) if steal is not None else None,
         "scenarios": [_rounded(asdict(s)) for s in scenarios],
         "pipelined": [_rounded(asdict(s)) for s in pipelined],
         "profile": _rounded(asdict(profiled)) if profiled is not None else None,
@@ -799,6 +807,35 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"Wrote {RESULTS}")
     return 0
+
+
+def reference_ms() -> float:
+    """Milliseconds a fixed pure-Python loop takes here (best of five). Shared machines run
+    at different speeds from one hour to the next; this says how fast this one was."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(stolen, all) CPU ticks since boot from /proc/stat, where there is one."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(v) for v in fields[:8]]
+    return ticks[7], sum(ticks)
+
+
+def stolen_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def _rounded(value: Any) -> Any:
