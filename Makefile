@@ -44,6 +44,12 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/import_speakers.py
 	$(BIN)/python bench/discovery.py
 	$(BIN)/python bench/matching_quality.py
+	$(BIN)/python bench/runtime_throughput.py
+	$(BIN)/python bench/scheduler_lag.py
+	$(BIN)/python bench/compose_cost.py
+	$(BIN)/python bench/drafting_pipeline.py
+	$(BIN)/python bench/prompt_economy.py
+	$(BIN)/python bench/orchestration.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -11,14 +11,17 @@ Run: .venv/bin/python bench/compose_cost.py [--count 2000] [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from commandcentre.outreach.channels.email import _wire_policy
 from commandcentre.outreach.compose import compose_email
 
 _NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+RESULTS = Path(__file__).resolve().parent / "results" / "compose_cost.json"
 
 
 def _inputs(count: int) -> list[dict[str, Any]]:
@@ -74,6 +77,17 @@ def main() -> None:
     print(f"compose_email:   {compose_s * per:8.1f} µs/message")
     print(f"as_bytes (wire): {wire_s * per:8.1f} µs/message")
     print(f"total:           {(compose_s + wire_s) * per:8.1f} µs/message")
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "messages": args.count,
+        "repeat": args.repeat,
+        "compose_us": round(compose_s * per, 1),
+        "as_bytes_us": round(wire_s * per, 1),
+        "total_us": round((compose_s + wire_s) * per, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"Wrote {RESULTS}")
 
 
 if __name__ == "__main__":

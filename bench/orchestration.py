@@ -686,12 +686,15 @@ def print_hot_spots(scenario: Scenario) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--workflows", type=int, default=1000, help="Scenario (a).")
-    parser.add_argument("--slow-workflows", type=int, default=500, help="Scenario (b).")
+    parser.add_argument(
+        "--slow-workflows", type=int, default=500, help="Scenario (b); 0 leaves it out."
+    )
     parser.add_argument("--per-opportunity", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.3, help="Scenario (b), seconds.")
     parser.add_argument("--concurrency", type=int, default=32, help="Scenario (b).")
     parser.add_argument("--profile", action="store_true", help="Profile (a) once more.")
     parser.add_argument("--offline", action="store_true", help="The offline writer, no model.")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write JSON.")
     args = parser.parse_args(argv)
     heap.settle()  # as `commandcentre worker` does once it has started
     load_average = [round(value, 2) for value in os.getloadavg()]
@@ -709,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
             offline=args.offline,
         ),
     ]
-    if not args.offline:
+    if not args.offline and args.slow_workflows > 0:
         for shape in dict.fromkeys((per, args.slow_workflows)):
             scenarios.append(
                 run_scenario(
@@ -722,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     pipelined: list[Scenario] = []
-    if not args.offline:
+    if not args.offline and args.slow_workflows > 0:
         for shape in dict.fromkeys((per, args.slow_workflows)):
             pipelined.append(
                 run_pipelined(
@@ -784,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
         + "."
     )
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results: Path = args.results
+    results.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": "sqlite",
@@ -804,8 +808,8 @@ def main(argv: list[str] | None = None) -> int:
         "pipelined": [_rounded(asdict(s)) for s in pipelined],
         "profile": _rounded(asdict(profiled)) if profiled is not None else None,
     }
-    RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"Wrote {RESULTS}")
+    results.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"Wrote {results}")
     return 0
 
 

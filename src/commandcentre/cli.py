@@ -45,6 +45,19 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def require_current_schema(ctx: AppContext) -> None:
+    """Stop a long-running command at once, with the fix, on a database not yet migrated:
+    otherwise its first query fails deep inside a request or a worker thread."""
+    from commandcentre.db import migrate
+
+    if not migrate.is_current(ctx.engine):
+        ctx.close()
+        raise fail(
+            "the database schema is missing or out of date; run `commandcentre db upgrade` "
+            "(or `commandcentre demo`, which also creates the demo workspace)"
+        )
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url: DatabaseUrl = None) -> None:
     """Bring the database schema up to date."""
@@ -140,6 +153,7 @@ def serve(
 
     settings = load_settings(database_url)
     ctx = AppContext.from_settings(settings)
+    require_current_schema(ctx)
     app = create_app(ctx, with_worker=worker)
     heap.settle()
     # uvicorn handles SIGTERM/SIGINT and runs the app's shutdown, which stops the

@@ -46,13 +46,14 @@ def worker_command(
     import commandcentre.db.models  # noqa: F401
     from commandcentre.agents import heap
     from commandcentre.agents.worker import Worker
-    from commandcentre.cli import load_settings
+    from commandcentre.cli import load_settings, require_current_schema
 
     configure_logging()
     settings = load_settings(database_url)
     if threads is not None:
         settings = settings.model_copy(update={"worker_threads": threads})
     ctx = AppContext.from_settings(settings)
+    require_current_schema(ctx)
     heap.settle()
     try:
         Worker(ctx).run_until_signalled()
