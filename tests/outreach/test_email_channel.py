@@ -299,6 +299,29 @@ def test_outbox_writes_one_eml_per_message_id(tmp_path: Path) -> None:
     assert stored["List-Unsubscribe"] == message["List-Unsubscribe"]
 
 
+def test_a_folded_message_id_is_read_unfolded(tmp_path: Path) -> None:
+    """A message read back from elsewhere may carry its Message-ID on a continuation line."""
+    raw = (
+        b"From: ana@agency.example\r\nTo: b@example.com\r\nSubject: Hi\r\n"
+        b"Message-ID:\r\n <folded.1@mail.agency.example>\r\n\r\nHello\r\n"
+    )
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+
+    receipt = OutboxChannel(tmp_path).send(message)
+
+    assert receipt.message_id == "<folded.1@mail.agency.example>"
+    assert [f.name for f in tmp_path.glob("*.eml")] == ["folded.1@mail.agency.example.eml"]
+
+
+def test_outbox_refuses_a_message_without_message_id(tmp_path: Path) -> None:
+    message = _message()
+    del message["Message-ID"]
+    with pytest.raises(ValueError, match="Message-ID"):
+        OutboxChannel(tmp_path).send(message)
+    assert not list(tmp_path.iterdir())
+
+
 def test_outbox_keeps_distinct_messages_apart(tmp_path: Path) -> None:
     channel = OutboxChannel(tmp_path)
     channel.send(_message())

@@ -52,11 +52,14 @@ class Channel(Protocol):
 
 
 def _message_id(message: EmailMessage) -> str:
-    value = message.get("Message-ID")
-    if not value or not str(value).strip():
+    # The raw header, unfolded: ``message.get`` would parse it into a header object first,
+    # which costs more than writing the message to the outbox. A Message-ID holds no spaces.
+    value = next((v for k, v in message.raw_items() if k.lower() == "message-id"), "")
+    value = " ".join(str(value).split())
+    if not value:
         # Without our own Message-ID neither idempotency nor reply matching can work.
         raise ValueError("message has no Message-ID header")
-    return str(value).strip()
+    return value
 
 
 # ---------------------------------------------------------------------------------------
