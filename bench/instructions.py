@@ -8,8 +8,8 @@ workflows. Start-up (imports, migrations, seeding the fixed part) cancels out; w
 the per-workflow cost of our process, instructions executed by the kernel excepted. The model
 server runs in a child process that is not instrumented.
 
-Counts are stable to about half a per cent between runs; compare two versions of the code
-with this, and read ms per workflow from ``orchestration.py``. Needs ``valgrind`` on PATH
+Runs of the same code agree within about 2% (polling and commit windows still depend on
+time); compare two versions of the code with this, and read ms per workflow from ``orchestration.py``. Needs ``valgrind`` on PATH
 (``apt-get install valgrind``); a run takes a few minutes.
 
 Run: .venv/bin/python bench/instructions.py [--small 100] [--large 400]
