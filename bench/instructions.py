@@ -9,8 +9,9 @@ the per-workflow cost of our process, instructions executed by the kernel except
 server runs in a child process that is not instrumented.
 
 Runs of the same code agree within about 2% (polling and commit windows still depend on
-time); compare two versions of the code with this, and read ms per workflow from ``orchestration.py``. Needs ``valgrind`` on PATH
-(``apt-get install valgrind``); a run takes a few minutes.
+time); compare two versions of the code with this, and read ms per workflow from
+``orchestration.py``. Needs ``valgrind`` on PATH (``apt-get install valgrind``); a run takes
+a few minutes.
 
 Run: .venv/bin/python bench/instructions.py [--small 100] [--large 400]
 """
