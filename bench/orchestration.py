@@ -66,7 +66,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the local model server lives with the
 
 import commandcentre.db.models  # noqa: E402, F401  (every table mapped before the first flush)
 from cctest.model_server import GroundedModelProcess  # noqa: E402
-from commandcentre.agents import bus, heap, tasks  # noqa: E402
+from commandcentre.agents import bus, heap, tasks, wakeup  # noqa: E402
 from commandcentre.agents.models import AgentMessage, AgentTask  # noqa: E402
 from commandcentre.agents.pumps import Pumps  # noqa: E402
 from commandcentre.bootstrap import ensure_workspace_with_agents  # noqa: E402
@@ -341,64 +341,78 @@ class Workflow:
 
 class Pipeline:
     """(b) as the product runs: the pumps on threads of their own, as a worker's threads
-    run them, and a person approving whatever is waiting in bulk every ``APPROVE_EVERY``
-    seconds, while drafting goes on. The events start two days after a Tuesday morning the
-    clock travels to, so the drafts' suggested send time is now (the Outreach agent sends
-    at any hour): each workflow runs from analysis to its scheduled follow-ups at once."""
+    run them, each woken as the worker's queue wakes it (after a commit that made work of its
+    kind: tasks, messages, sends due at once), and a person approving whatever is waiting in
+    bulk every ``APPROVE_EVERY`` seconds, while drafting goes on. The events start two days
+    after a Tuesday morning the clock travels to, so the drafts' suggested send time is now
+    (the Outreach agent sends at any hour): each workflow runs from analysis to its scheduled
+    follow-ups at once."""
 
     APPROVE_EVERY = 0.05
-    # An idle pump looks again after 1 ms, then waits twice as long each time up to 8 ms:
-    # close to the worker's wake-ups, which ring as soon as work is committed.
-    IDLE_FIRST, IDLE_MAX = 0.001, 0.008
 
     def __init__(self, flow: Workflow, workflows: int) -> None:
         self.flow = flow
         self.workflows = workflows
         self.done = threading.Event()
         self.errors: list[BaseException] = []
+        self.bells = {kind: threading.Event() for kind in ("tasks", "messages", "sends")}
 
     def run(self) -> float:
         pumps = self.flow.pumps
+        settings = self.flow.ctx.settings
+        # Without a wake-up a worker still looks: for due sends every due_seconds, for the
+        # rest at every tick.
         loops = [
-            pumps.process_tasks,
-            pumps.process_messages,
-            pumps.process_sends,
-            self._approve,
+            (pumps.process_tasks, self.bells["tasks"], settings.tick_seconds),
+            (pumps.process_messages, self.bells["messages"], settings.tick_seconds),
+            (pumps.process_sends, self.bells["sends"], settings.due_seconds),
         ]
-        threads = [threading.Thread(target=self._loop, args=(step,)) for step in loops]
+        threads = [threading.Thread(target=self._loop, args=loop) for loop in loops]
+        threads.append(threading.Thread(target=self._approving))
+        wakeup.install(self._ring)
         started = time.perf_counter()
-        pumps.queue_planning()
-        self.flow.assign_drafting()
-        for thread in threads:
-            thread.start()
         try:
+            pumps.queue_planning()
+            self.flow.assign_drafting()
+            for thread in threads:
+                thread.start()
             while not self.done.wait(0.05):
                 if self.errors or self._finished():
                     self.done.set()
         finally:
             self.done.set()
+            for bell in self.bells.values():
+                bell.set()
             for thread in threads:
                 thread.join()
+            wakeup.install(None)
         if self.errors:
             raise self.errors[0]
         return time.perf_counter() - started
 
-    def _loop(self, step: Callable[[], int]) -> None:
-        idle = self.IDLE_FIRST
+    def _ring(self, kind: str) -> None:
+        bell = self.bells.get(kind)
+        if bell is not None:
+            bell.set()
+
+    def _loop(self, step: Callable[[], int], bell: threading.Event, fallback: float) -> None:
         try:
             while not self.done.is_set():
-                if step():
-                    idle = self.IDLE_FIRST
-                    continue
-                time.sleep(idle)
-                idle = min(idle * 2, self.IDLE_MAX)
+                bell.clear()  # a ring while the step runs leaves it set for the next wait
+                if not step():
+                    bell.wait(fallback)
         except BaseException as exc:  # reported by run()
             self.errors.append(exc)
 
-    def _approve(self) -> int:
+    def _approving(self) -> None:
+        try:
+            while not self.done.wait(self.APPROVE_EVERY):
+                self._approve()
+        except BaseException as exc:  # reported by run()
+            self.errors.append(exc)
+
+    def _approve(self) -> None:
         self.flow.approve()
-        time.sleep(self.APPROVE_EVERY)
-        return 0  # so the loop's idle wait (1-8 ms) comes on top: 51-58 ms between looks
 
     def _finished(self) -> bool:
         flow = self.flow
@@ -696,7 +710,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="The offline writer, no model.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write JSON.")
     args = parser.parse_args(argv)
-    heap.settle()  # as `commandcentre worker` does once it has started
+    # As `commandcentre worker` does once it has started (the bench's model speaks OpenAI's
+    # wire format).
+    heap.settle("openai-compatible")
     load_average = [round(value, 2) for value in os.getloadavg()]
     speed_before, steal_before = reference_ms(), cpu_ticks()
     per = args.per_opportunity

@@ -155,7 +155,7 @@ def serve(
     ctx = AppContext.from_settings(settings)
     require_current_schema(ctx)
     app = create_app(ctx, with_worker=worker)
-    heap.settle()
+    heap.settle(settings.llm_provider)
     # uvicorn handles SIGTERM/SIGINT and runs the app's shutdown, which stops the
     # in-process worker gracefully.
     uvicorn.run(

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import gc
 
+from commandcentre.llm.providers import load_sdk
+
 YOUNG_THRESHOLD = 20_000
 
 
-def settle() -> None:
-    """Tune the collector for a process that has finished starting up."""
+def settle(llm_provider: str | None = None) -> None:
+    """Tune the collector for a process that has finished starting up; with
+    ``llm_provider``, that provider's SDK is loaded first (it is a large part of the heap)."""
+    if llm_provider is not None:
+        load_sdk(llm_provider)
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()

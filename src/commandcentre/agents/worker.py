@@ -113,9 +113,13 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
     def pump_messages() -> int:
         return pumps.process_messages()
 
+    def pump_sends() -> int:
+        return pumps.drain(pumps.process_sends)
+
     def pump_due() -> int:
         # Time-triggered rows (follow-ups, sends after their undo delay) have no wake-up of
-        # their own; a frequent, index-only look keeps their lag near this interval.
+        # their own; a frequent, index-only look keeps their lag near this interval. (Sends
+        # due the moment they are approved ring "sends" instead.)
         return pumps.drain(pumps.process_followups) + pumps.drain(pumps.process_sends)
 
     inbox = InboxPoller(ctx)
@@ -129,6 +133,7 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
     jobs = {
         "tasks": queue.task(name="pump_tasks")(pump_tasks),
         "messages": queue.task(name="pump_messages")(pump_messages),
+        "sends": queue.task(name="pump_sends")(pump_sends),
         "due": queue.task(name="pump_due")(pump_due),
         "tick": queue.task(name="tick")(tick),
     }

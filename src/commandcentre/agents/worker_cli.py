@@ -54,7 +54,7 @@ def worker_command(
         settings = settings.model_copy(update={"worker_threads": threads})
     ctx = AppContext.from_settings(settings)
     require_current_schema(ctx)
-    heap.settle()
+    heap.settle(settings.llm_provider)
     try:
         Worker(ctx).run_until_signalled()
     finally:

@@ -292,6 +292,15 @@ class _ModelWriter:
         return ModelDraftResult(**output.model_dump(), writer=self.name, usage=usage)
 
 
+def load_sdk(provider: str) -> None:
+    """Import the SDK ``provider`` needs now: a long-running process does it once at
+    start-up, before it freezes its heap (``agents.heap``), instead of in its first task."""
+    if provider in ("openai", "openai-compatible"):
+        import openai  # noqa: F401
+    elif provider == "anthropic":
+        import anthropic  # noqa: F401
+
+
 @functools.cache
 def _openai_options() -> Any:
     """What ``chat.completions.create`` asks of its client: the key as a Bearer token."""

@@ -23,7 +23,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,6 +108,8 @@ class _WorkspaceRun:
         self.lock = threading.RLock()
         self.deferred = DeferredWrites()
         self.default_tz = "UTC"
+        self.fallback = OfflineWriter()
+        self.concurrency = 1
 
     def run(self) -> dict[uuid.UUID, Ahead]:
         with self.prep.factory() as session:
@@ -117,27 +119,53 @@ class _WorkspaceRun:
             # The planned rows are used after each commit; reloading them would cost a query
             # each, and the plan is meant to be a snapshot anyway.
             session.expire_on_commit = False
-            jobs = self._plan(session)
-            session.commit()  # no read transaction stays open while the model works
-            if not jobs:
-                return {}
-            if all(isinstance(job.writer, OfflineWriter) for job in jobs):
-                # Quick CPU work with nothing to wait on: the handlers draft it in place.
-                return {}
-            self._write(session, jobs)
+            self.concurrency = settings_of(session).llm_concurrency
+            jobs: list[_Job] = []
+            futures: list[Future[Answer]] = []
+            # Each answer reports itself here when done: waiting on the whole set of futures
+            # instead would walk all of them at every answer.
+            done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = (
+                queue.SimpleQueue()
+            )
+            try:
+                for job in self._plan(session):
+                    if isinstance(job.writer, OfflineWriter):
+                        # Quick CPU work with nothing to wait on (and every writer of the
+                        # process is offline): the handlers draft it in place.
+                        return {}
+                    jobs.append(job)
+                    # A task's requests go out as soon as it is planned, while the next
+                    # one is being planned.
+                    futures.extend(self._submit(job, done))
+                self._collect(session, done, len(futures))
+            finally:
+                # Nothing may still be using the session once it closes.
+                for future in futures:
+                    future.cancel()
+                wait(futures)
+            for job in jobs:
+                job.ahead.complete = not job.lost and job.open_requests == 0
+                if job.ahead.not_drafted and job.ahead.stop_reason is None:
+                    job.ahead.stop_reason = "the budget was already spent"
         return {job.task.id: job.ahead for job in jobs if not job.lost}
 
     # ------------------------------------------------------------------ planning
 
-    def _plan(self, session: Session) -> list[_Job]:
-        workspace = session.get(Workspace, self.workspace_id)
+    def _plan(self, session: Session) -> Iterator[_Job]:
+        """Each task's job in turn, planned in a short read that commits at once: no read
+        transaction stays open while the model works."""
+        with self.lock:
+            workspace = session.get(Workspace, self.workspace_id)
+            session.commit()
         company = workspace.name.strip() if workspace and workspace.name.strip() else "our team"
         self.default_tz = workspace.timezone if workspace else "UTC"
         stops: dict[uuid.UUID, threading.Event] = {}
-        jobs: list[_Job] = []
         planned: set[tuple[uuid.UUID, uuid.UUID]] = set()
         for task in self.tasks:
-            job = self._job(session, task, company, stops)
+            # The requests already sent use the session (cache lookups) under this lock.
+            with self.lock:
+                job = self._job(session, task, company, stops)
+                session.commit()
             if job is None:
                 continue
             # Two tasks of the batch for one opportunity: each person is written to once.
@@ -146,8 +174,7 @@ class _WorkspaceRun:
             ]
             planned.update((job.opportunity.id, p.contact.id) for p in job.planned)
             job.open_requests = len(job.planned)
-            jobs.append(job)
-        return jobs
+            yield job
 
     def _job(
         self,
@@ -200,30 +227,16 @@ class _WorkspaceRun:
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, session: Session, jobs: list[_Job]) -> None:
-        fallback = OfflineWriter()
-        concurrency = settings_of(session).llm_concurrency
-        pool = drafts.shared_pool(max(1, concurrency))
-        # Each answer reports itself here when done: waiting on the whole set of futures
-        # instead would walk all of them at every answer.
-        done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = queue.SimpleQueue()
+    def _submit(
+        self, job: _Job, done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]]
+    ) -> list[Future[Answer]]:
+        pool = drafts.shared_pool(max(1, self.concurrency))
         futures: list[Future[Answer]] = []
-        for job in jobs:
-            for plan in job.planned:
-                future = pool.submit(_answer, job, plan, fallback)
-                future.add_done_callback(functools.partial(_report, done, job, plan))
-                futures.append(future)
-        try:
-            self._collect(session, done, len(futures))
-        finally:
-            # Nothing may still be using the session once it closes.
-            for future in futures:
-                future.cancel()
-            wait(futures)
-        for job in jobs:
-            job.ahead.complete = not job.lost and job.open_requests == 0
-            if job.ahead.not_drafted and job.ahead.stop_reason is None:
-                job.ahead.stop_reason = "the budget was already spent"
+        for plan in job.planned:
+            future = pool.submit(_answer, job, plan, self.fallback)
+            future.add_done_callback(functools.partial(_report, done, job, plan))
+            futures.append(future)
+        return futures
 
     def _collect(
         self,

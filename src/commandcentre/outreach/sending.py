@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from commandcentre.agents import activity
+from commandcentre.agents import activity, wakeup
 from commandcentre.clock import Clock
 from commandcentre.errors import Conflict, InvalidInput, NotFound
 from commandcentre.outreach import pacing, receipts
@@ -59,6 +59,10 @@ def enqueue_many(session: Session, clock: Clock, drafts: Sequence[OutreachDraft]
         )
     session.add_all(sends)
     session.flush()
+    if any(send.status == "queued" and send.not_before <= now for send in sends):
+        # Due at once (no undo delay, no later suggested time): a worker sends it as soon as
+        # this commits instead of at its next look for due sends.
+        wakeup.after_commit(session, "sends")
     return sends
 
 
@@ -132,6 +136,7 @@ def resolve(
         send.not_before = now
         send.started_at = None
         send.last_error = None
+        wakeup.after_commit(session, "sends")
         text = f"Queued again by hand for {send.recipient}"
     else:
         send.status = "cancelled"
