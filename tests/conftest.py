@@ -16,7 +16,7 @@ from cctest.personas import World, make_world
 from cctest.services import PG_ADMIN_URL, postgres_available, require
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
-from commandcentre.llm import limits
+from commandcentre.llm import limits, window
 from commandcentre.settings import Settings
 from commandcentre.web.app import create_app
 from commandcentre.workspaces import passwords
@@ -65,11 +65,14 @@ def database(
 
 @pytest.fixture(autouse=True)
 def _fresh_token_blocks() -> Iterator[None]:
-    """Unspent rate-limit tokens live in the process; each test starts as a new worker would
-    (every test's manual clock starts at the same instant, so a block would still look live)."""
+    """Unspent rate-limit tokens and the learnt model-call window live in the process; each
+    test starts as a new worker would (every test's manual clock starts at the same instant,
+    so a block would still look live)."""
     limits.forget_blocks()
+    window.forget_windows()
     yield
     limits.forget_blocks()
+    window.forget_windows()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from commandcentre.llm.guard import DeferredWrites
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.retry import StopWork
 from commandcentre.llm.types import DraftResult, Writer
+from commandcentre.llm.window import CallWindow, shared_window
 from commandcentre.llm.writer import draft_with_grounding
 from commandcentre.outreach import drafts
 from commandcentre.outreach.models import OutreachDraft
@@ -110,6 +112,16 @@ class _WorkspaceRun:
         self.default_tz = "UTC"
         self.fallback = OfflineWriter()
         self.concurrency = 1
+        # Planned requests not yet handed to the pool, and how many are with it: the pool
+        # gets only as many at once as the model's speed calls for (``llm.window``).
+        self.backlog: deque[tuple[_Job, drafts.Planned]] = deque()
+        self.in_flight = 0
+        self.futures: list[Future[Answer]] = []
+        # Each answer reports itself here when done: waiting on the whole set of futures
+        # instead would walk all of them at every answer.
+        self.done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = (
+            queue.SimpleQueue()
+        )
 
     def run(self) -> dict[uuid.UUID, Ahead]:
         with self.prep.factory() as session:
@@ -119,14 +131,10 @@ class _WorkspaceRun:
             # The planned rows are used after each commit; reloading them would cost a query
             # each, and the plan is meant to be a snapshot anyway.
             session.expire_on_commit = False
-            self.concurrency = settings_of(session).llm_concurrency
+            self.concurrency = max(1, settings_of(session).llm_concurrency)
+            window = shared_window(self.concurrency)
             jobs: list[_Job] = []
-            futures: list[Future[Answer]] = []
-            # Each answer reports itself here when done: waiting on the whole set of futures
-            # instead would walk all of them at every answer.
-            done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = (
-                queue.SimpleQueue()
-            )
+            expected = 0
             try:
                 for job in self._plan(session):
                     if isinstance(job.writer, OfflineWriter):
@@ -136,13 +144,17 @@ class _WorkspaceRun:
                     jobs.append(job)
                     # A task's requests go out as soon as it is planned, while the next
                     # one is being planned.
-                    futures.extend(self._submit(job, done))
-                self._collect(session, done, len(futures))
+                    self.backlog.extend((job, plan) for plan in job.planned)
+                    expected += len(job.planned)
+                    self._feed(window)
+                self._collect(session, expected, window)
             finally:
-                # Nothing may still be using the session once it closes.
-                for future in futures:
+                # Nothing may still be using the session once it closes; requests never
+                # handed to the pool are left to the handlers.
+                self.backlog.clear()
+                for future in self.futures:
                     future.cancel()
-                wait(futures)
+                wait(self.futures)
             for job in jobs:
                 job.ahead.complete = not job.lost and job.open_requests == 0
                 if job.ahead.not_drafted and job.ahead.stop_reason is None:
@@ -227,23 +239,18 @@ class _WorkspaceRun:
 
     # ------------------------------------------------------------------ writing
 
-    def _submit(
-        self, job: _Job, done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]]
-    ) -> list[Future[Answer]]:
-        pool = drafts.shared_pool(max(1, self.concurrency))
-        futures: list[Future[Answer]] = []
-        for plan in job.planned:
-            future = pool.submit(_answer, job, plan, self.fallback)
-            future.add_done_callback(functools.partial(_report, done, job, plan))
-            futures.append(future)
-        return futures
+    def _feed(self, window: CallWindow) -> None:
+        """Hand the pool requests from the backlog up to the window's size."""
+        pool = drafts.shared_pool(self.concurrency)
+        size = window.size()
+        while self.backlog and self.in_flight < size:
+            job, plan = self.backlog.popleft()
+            future = pool.submit(_answer, job, plan, self.fallback, window)
+            future.add_done_callback(functools.partial(_report, self.done, job, plan))
+            self.futures.append(future)
+            self.in_flight += 1
 
-    def _collect(
-        self,
-        session: Session,
-        done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]],
-        expected: int,
-    ) -> None:
+    def _collect(self, session: Session, expected: int, window: CallWindow) -> None:
         """Commit the answers as they come, in groups (COMMIT_EVERY, COMMIT_WINDOW)."""
         ready: list[tuple[_Job, drafts.Planned, Answer]] = []
         since = 0.0
@@ -251,7 +258,7 @@ class _WorkspaceRun:
             if expected:
                 timeout = max(0.0, since + COMMIT_WINDOW - time.monotonic()) if ready else None
                 try:
-                    job, plan, future = done.get(timeout=timeout)
+                    job, plan, future = self.done.get(timeout=timeout)
                 except queue.Empty:
                     pass
                 else:
@@ -259,6 +266,8 @@ class _WorkspaceRun:
                         since = time.monotonic()
                     ready.append((job, plan, future.result()))
                     expected -= 1
+                    self.in_flight -= 1
+                    self._feed(window)
             full = not expected or len(ready) >= COMMIT_EVERY
             if ready and (full or time.monotonic() - since >= COMMIT_WINDOW):
                 self._commit(session, ready)
@@ -346,11 +355,15 @@ def _report(
     done.put((job, plan, future))
 
 
-def _answer(job: _Job, plan: drafts.Planned, fallback: Writer) -> Answer:
+def _answer(job: _Job, plan: drafts.Planned, fallback: Writer, window: CallWindow) -> Answer:
     if job.stopped.is_set():
         return drafts.NotStarted("not started: the budget was already spent")
     try:
-        return draft_with_grounding(job.writer, plan.request, fallback=fallback)
+        started, cpu = time.perf_counter(), time.thread_time()
+        result = draft_with_grounding(job.writer, plan.request, fallback=fallback)
+        if getattr(result, "usage", None) is not None:  # the model answered (not the cache)
+            window.observe(time.perf_counter() - started, time.thread_time() - cpu)
+        return result
     except StopWork as exc:
         job.stopped.set()
         return exc
