@@ -167,8 +167,19 @@ def write_rows(session: Session) -> None:
     for model, row in pending:
         by_model.setdefault(model, []).append(row)
     connection = session.connection()
-    for model, rows in by_model.items():
-        connection.execute(model.__table__.insert(), _same_keys(rows))
+    # Tables that others refer to first (messages before the log entries naming them),
+    # whatever order the rows were added in.
+    for model in sorted(by_model, key=_insert_order):
+        connection.execute(model.__table__.insert(), _same_keys(by_model[model]))
+
+
+def _insert_order(model: type[Any]) -> int:
+    return _table_order(model.metadata).get(model.__table__.name, 0)
+
+
+@functools.cache
+def _table_order(metadata: Any) -> dict[str, int]:
+    return {table.name: i for i, table in enumerate(metadata.sorted_tables)}
 
 
 def _same_keys(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -63,30 +63,41 @@ def send(
     if response_to is not None and response_to.responded_at is not None:
         raise Conflict("this request already has its response")
     now = clock.now()
-    message = AgentMessage(
+    values: dict[str, Any] = {
         # Known now, so the log entry can refer to it before anything is written.
-        id=new_id(),
+        "id": new_id(),
         # Stamped now: the flush that writes it may come after the session moved on to
         # another workspace's rows (None: stamped by that flush, or refused).
-        workspace_id=session.info.get(WORKSPACE_KEY),
-        from_agent_id=sender.id if sender else None,
-        to_agent_id=recipient.id if recipient else None,
-        message_type=message_type,
-        subject=subject[:300],
-        payload=payload,
-        requires_response=requires_response,
-        response_to_id=response_to.id if response_to else None,
-        status="pending" if recipient else "delivered",
-        response_deadline_at=now + (timeout or DEFAULT_REQUEST_TIMEOUT)
+        "workspace_id": session.info.get(WORKSPACE_KEY),
+        "from_agent_id": sender.id if sender else None,
+        "to_agent_id": recipient.id if recipient else None,
+        "message_type": message_type,
+        "subject": subject[:300],
+        "payload": payload,
+        "requires_response": requires_response,
+        "response_to_id": response_to.id if response_to else None,
+        "status": "pending" if recipient else "delivered",
+        "response_deadline_at": now + (timeout or DEFAULT_REQUEST_TIMEOUT)
         if requires_response
         else None,
-        task_id=task_id,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(message)
-    # Written with the caller's next flush (ActivityEntry.message puts it before its log
-    # entry), so a batch of messages goes out together.
+        "task_id": task_id,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+    message = AgentMessage(**values)
+    if (
+        response_to is None
+        and values["workspace_id"] is not None
+        and activity.rows_deferred(session)
+    ):
+        # A batch that writes plain rows (recording sends, delivering messages): the
+        # message goes with them instead of through the unit of work. ``message`` stays
+        # out of the session; callers read its id.
+        activity.add_rows(session, AgentMessage, [values])
+    else:
+        # Written with the caller's next flush (ActivityEntry.message puts it before its log
+        # entry), so a batch of messages goes out together.
+        session.add(message)
     if response_to is not None:
         response_to.responded_at = now
         try:
