@@ -48,6 +48,8 @@ def count(workflows: int) -> int:
             str(workflows),
             "--slow-workflows",
             "0",
+            "--repeat",
+            "1",
             "--results",
             str(Path(scratch) / "orchestration.json"),
         ]

@@ -33,7 +33,10 @@ The model is the local server of the test helpers (OpenAI wire format, a grounde
 prompt) selected by the ``llm_*`` settings; ``--offline`` uses the offline writer instead.
 ``--profile`` runs (a) once more under cProfile and lists the hot spots of our code per stage.
 
+Scenario (a) runs ``--repeat`` times (3) and the median run is reported with the others' totals.
+
 Run: .venv/bin/python bench/orchestration.py [--workflows 1000] [--slow-workflows 500]
+     [--repeat 3]
      [--per-opportunity 50] [--profile] [--offline]
 """
 
@@ -709,6 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="Profile (a) once more.")
     parser.add_argument("--offline", action="store_true", help="The offline writer, no model.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Where to write JSON.")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="Runs of (a); the median one is reported."
+    )
     args = parser.parse_args(argv)
     # As `commandcentre worker` does once it has started (the bench's model speaks OpenAI's
     # wire format).
@@ -718,16 +724,22 @@ def main(argv: list[str] | None = None) -> int:
     per = args.per_opportunity
     writer = "offline writer" if args.offline else "local model"
 
-    scenarios = [
-        run_scenario(
-            f"(a) {writer}, 0 ms",
-            args.workflows,
-            per,
-            latency=0.0,
-            concurrency=args.concurrency,
-            offline=args.offline,
+    # (a) several times: on a shared machine one run can land far from the others.
+    a_runs = sorted(
+        (
+            run_scenario(
+                f"(a) {writer}, 0 ms",
+                args.workflows,
+                per,
+                latency=0.0,
+                concurrency=args.concurrency,
+                offline=args.offline,
+            )
+            for _ in range(max(1, args.repeat))
         ),
-    ]
+        key=lambda run: run.ms_per_workflow,
+    )
+    scenarios = [a_runs[(len(a_runs) - 1) // 2]]  # the median run (the lower of two middles)
     if not args.offline and args.slow_workflows > 0:
         for shape in dict.fromkeys((per, args.slow_workflows)):
             scenarios.append(
@@ -768,7 +780,8 @@ def main(argv: list[str] | None = None) -> int:
     a = scenarios[0]
     slowest = max(a.stages, key=lambda st: st.wall_s)
     print(
-        f"\n(a) {a.ms_per_workflow:.2f} ms per workflow (goal ≤ {GOAL_MS:g}); "
+        f"\n(a) {a.ms_per_workflow:.2f} ms per workflow, the median of "
+        f"{', '.join(f'{run.ms_per_workflow:.2f}' for run in a_runs)} (goal ≤ {GOAL_MS:g}); "
         f"slowest stage: {slowest.name} ({slowest.ms_per_workflow:.2f} ms)"
     )
     for s in scenarios[1:]:
@@ -821,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_loop_ms": speed,
         "cpu_steal_share": round(steal, 4) if steal is not None else None,
         "scenarios": [_rounded(asdict(s)) for s in scenarios],
+        "a_runs_ms_per_workflow": [round(run.ms_per_workflow, 3) for run in a_runs],
         "pipelined": [_rounded(asdict(s)) for s in pipelined],
         "profile": _rounded(asdict(profiled)) if profiled is not None else None,
     }
