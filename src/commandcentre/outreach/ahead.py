@@ -110,18 +110,6 @@ class _WorkspaceRun:
         self.lock = threading.RLock()
         self.deferred = DeferredWrites()
         self.default_tz = "UTC"
-        self.fallback = OfflineWriter()
-        self.concurrency = 1
-        # Planned requests not yet handed to the pool, and how many are with it: the pool
-        # gets only as many at once as the model's speed calls for (``llm.window``).
-        self.backlog: deque[tuple[_Job, drafts.Planned]] = deque()
-        self.in_flight = 0
-        self.futures: list[Future[Answer]] = []
-        # Each answer reports itself here when done: waiting on the whole set of futures
-        # instead would walk all of them at every answer.
-        self.done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = (
-            queue.SimpleQueue()
-        )
 
     def run(self) -> dict[uuid.UUID, Ahead]:
         with self.prep.factory() as session:
@@ -131,10 +119,8 @@ class _WorkspaceRun:
             # The planned rows are used after each commit; reloading them would cost a query
             # each, and the plan is meant to be a snapshot anyway.
             session.expire_on_commit = False
-            self.concurrency = max(1, settings_of(session).llm_concurrency)
-            window = shared_window(self.concurrency)
+            calls = _Calls(max(1, settings_of(session).llm_concurrency))
             jobs: list[_Job] = []
-            expected = 0
             try:
                 for job in self._plan(session):
                     if isinstance(job.writer, OfflineWriter):
@@ -144,17 +130,10 @@ class _WorkspaceRun:
                     jobs.append(job)
                     # A task's requests go out as soon as it is planned, while the next
                     # one is being planned.
-                    self.backlog.extend((job, plan) for plan in job.planned)
-                    expected += len(job.planned)
-                    self._feed(window)
-                self._collect(session, expected, window)
+                    calls.add(job)
+                self._collect(session, calls)
             finally:
-                # Nothing may still be using the session once it closes; requests never
-                # handed to the pool are left to the handlers.
-                self.backlog.clear()
-                for future in self.futures:
-                    future.cancel()
-                wait(self.futures)
+                calls.close()
             for job in jobs:
                 job.ahead.complete = not job.lost and job.open_requests == 0
                 if job.ahead.not_drafted and job.ahead.stop_reason is None:
@@ -166,9 +145,8 @@ class _WorkspaceRun:
     def _plan(self, session: Session) -> Iterator[_Job]:
         """Each task's job in turn, planned in a short read that commits at once: no read
         transaction stays open while the model works."""
-        with self.lock:
-            workspace = session.get(Workspace, self.workspace_id)
-            session.commit()
+        workspace = session.get(Workspace, self.workspace_id)
+        session.commit()
         company = workspace.name.strip() if workspace and workspace.name.strip() else "our team"
         self.default_tz = workspace.timezone if workspace else "UTC"
         stops: dict[uuid.UUID, threading.Event] = {}
@@ -239,36 +217,19 @@ class _WorkspaceRun:
 
     # ------------------------------------------------------------------ writing
 
-    def _feed(self, window: CallWindow) -> None:
-        """Hand the pool requests from the backlog up to the window's size."""
-        pool = drafts.shared_pool(self.concurrency)
-        size = window.size()
-        while self.backlog and self.in_flight < size:
-            job, plan = self.backlog.popleft()
-            future = pool.submit(_answer, job, plan, self.fallback, window)
-            future.add_done_callback(functools.partial(_report, self.done, job, plan))
-            self.futures.append(future)
-            self.in_flight += 1
-
-    def _collect(self, session: Session, expected: int, window: CallWindow) -> None:
+    def _collect(self, session: Session, calls: _Calls) -> None:
         """Commit the answers as they come, in groups (COMMIT_EVERY, COMMIT_WINDOW)."""
         ready: list[tuple[_Job, drafts.Planned, Answer]] = []
         since = 0.0
-        while expected or ready:
-            if expected:
+        while calls.pending or ready:
+            if calls.pending:
                 timeout = max(0.0, since + COMMIT_WINDOW - time.monotonic()) if ready else None
-                try:
-                    job, plan, future = self.done.get(timeout=timeout)
-                except queue.Empty:
-                    pass
-                else:
+                answer = calls.next_answer(timeout)
+                if answer is not None:
                     if not ready:
                         since = time.monotonic()
-                    ready.append((job, plan, future.result()))
-                    expected -= 1
-                    self.in_flight -= 1
-                    self._feed(window)
-            full = not expected or len(ready) >= COMMIT_EVERY
+                    ready.append(answer)
+            full = not calls.pending or len(ready) >= COMMIT_EVERY
             if ready and (full or time.monotonic() - since >= COMMIT_WINDOW):
                 self._commit(session, ready)
                 ready = []
@@ -329,21 +290,69 @@ class _WorkspaceRun:
         if isinstance(answer, Exception):
             return  # left open: the handler drafts it in its own transaction
         job.open_requests -= 1
-        job.ahead.drafted.append(
-            drafts.store_draft_row(
-                session=session,
-                clock=self.prep.clock,
-                agent=job.agent,
-                config=job.config,
-                plan=plan,
-                result=answer,
-                opportunity=job.opportunity,
-                event=job.event,
-                now=now,
-                default_tz=self.default_tz,
-                task_id=job.task.id,
-            )
+        store = drafts.DraftStore(
+            session=session,
+            clock=self.prep.clock,
+            agent=job.agent,
+            config=job.config,
+            opportunity=job.opportunity,
+            event=job.event,
+            now=now,
+            default_tz=self.default_tz,
+            task_id=job.task.id,
         )
+        job.ahead.drafted.append(store.add_row(plan, answer))
+
+
+class _Calls:
+    """A batch's model calls: the planned requests go to the process's pool only as many at
+    once as the model's speed calls for (``llm.window``), and each answer reports itself on
+    one queue (waiting on the whole set of futures would walk all of them at every answer)."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.pool = drafts.shared_pool(concurrency)
+        self.window = shared_window(concurrency)
+        self.fallback = OfflineWriter()
+        self.backlog: deque[tuple[_Job, drafts.Planned]] = deque()
+        self.futures: list[Future[Answer]] = []
+        self.done: queue.SimpleQueue[tuple[_Job, drafts.Planned, Future[Answer]]] = (
+            queue.SimpleQueue()
+        )
+        self.in_flight = 0
+        self.pending = 0  # planned, answer not taken yet
+
+    def add(self, job: _Job) -> None:
+        self.backlog.extend((job, plan) for plan in job.planned)
+        self.pending += len(job.planned)
+        self._feed()
+
+    def next_answer(self, timeout: float | None) -> tuple[_Job, drafts.Planned, Answer] | None:
+        """The next answer to come, or None after ``timeout`` seconds (None: wait)."""
+        try:
+            job, plan, future = self.done.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        self.pending -= 1
+        self.in_flight -= 1
+        self._feed()
+        return job, plan, future.result()
+
+    def close(self) -> None:
+        """Requests never handed to the pool are left to the handlers; nothing may still be
+        using the session once this returns."""
+        self.backlog.clear()
+        for future in self.futures:
+            future.cancel()
+        wait(self.futures)
+
+    def _feed(self) -> None:
+        size = self.window.size()
+        while self.backlog and self.in_flight < size:
+            job, plan = self.backlog.popleft()
+            future = self.pool.submit(_answer, job, plan, self.fallback, self.window)
+            future.add_done_callback(functools.partial(_report, self.done, job, plan))
+            self.futures.append(future)
+            self.in_flight += 1
 
 
 def _report(

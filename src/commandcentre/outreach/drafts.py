@@ -348,154 +348,92 @@ def _write_all(
         wait(futures)
 
 
-def store_draft(
-    *,
-    session: Session,
-    clock: Clock,
-    agent: Agent,
-    config: OutreachConfig,
-    plan: Planned,
-    result: DraftResult,
-    opportunity: Opportunity,
-    event: Event | None,
-    now: datetime,
-    default_tz: str,
-    task_id: uuid.UUID | None,
-) -> OutreachDraft:
-    draft = OutreachDraft(
-        **_draft_values(
-            session=session,
-            agent=agent,
-            config=config,
-            plan=plan,
-            result=result,
-            opportunity=opportunity,
-            event=event,
-            now=now,
-            default_tz=default_tz,
-            task_id=task_id,
-        )
-    )
-    session.add(draft)
-    if config.autoApprove and not draft.flags:
-        session.flush()
-        review.mark_approved(session, clock, draft, user_id=None)
-    _record_drafted(session, clock, agent, draft.id, draft.status, plan, result, task_id)
-    return draft
+@dataclass(frozen=True)
+class DraftStore:
+    """Where one task's drafts are stored, and what every one of them shares."""
 
+    session: Session
+    clock: Clock
+    agent: Agent
+    config: OutreachConfig
+    opportunity: Opportunity
+    event: Event | None
+    now: datetime
+    default_tz: str
+    task_id: uuid.UUID | None
 
-def store_draft_row(
-    *,
-    session: Session,
-    clock: Clock,
-    agent: Agent,
-    config: OutreachConfig,
-    plan: Planned,
-    result: DraftResult,
-    opportunity: Opportunity,
-    event: Event | None,
-    now: datetime,
-    default_tz: str,
-    task_id: uuid.UUID | None,
-) -> tuple[uuid.UUID, str]:
-    """``store_draft`` as a plain row (``activity.add_rows``) for batches that write many:
-    the draft's id and status. A draft approved on the spot still goes through the ORM, as
-    the approval reads and updates it."""
-    values = _draft_values(
-        session=session,
-        agent=agent,
-        config=config,
-        plan=plan,
-        result=result,
-        opportunity=opportunity,
-        event=event,
-        now=now,
-        default_tz=default_tz,
-        task_id=task_id,
-    )
-    if config.autoApprove and not values["flags"]:
-        draft = OutreachDraft(**values)
-        session.add(draft)
-        session.flush()
-        review.mark_approved(session, clock, draft, user_id=None)
-        status = draft.status
-    else:
-        activity.add_rows(session, OutreachDraft, [values])
-        status = values["status"]
-    _record_drafted(session, clock, agent, values["id"], status, plan, result, task_id)
-    return values["id"], status
+    def add(self, plan: Planned, result: DraftResult) -> OutreachDraft:
+        """A new draft through the ORM, approved on the spot when the agent auto-approves
+        and nothing flagged it."""
+        draft = OutreachDraft(**self._values(plan, result))
+        self.session.add(draft)
+        if self._auto_approves(result):
+            self.session.flush()
+            review.mark_approved(self.session, self.clock, draft, user_id=None)
+        self._record(draft.id, draft.status, plan, result)
+        return draft
 
+    def add_row(self, plan: Planned, result: DraftResult) -> tuple[uuid.UUID, str]:
+        """``add`` as a plain row (``activity.add_rows``) for batches that write many: the
+        draft's id and status."""
+        if self._auto_approves(result):
+            draft = self.add(plan, result)  # the approval reads and updates the row
+            return draft.id, draft.status
+        values = self._values(plan, result)
+        activity.add_rows(self.session, OutreachDraft, [values])
+        self._record(values["id"], values["status"], plan, result)
+        return values["id"], values["status"]
 
-def _draft_values(
-    *,
-    session: Session,
-    agent: Agent,
-    config: OutreachConfig,
-    plan: Planned,
-    result: DraftResult,
-    opportunity: Opportunity,
-    event: Event | None,
-    now: datetime,
-    default_tz: str,
-    task_id: uuid.UUID | None,
-) -> dict[str, Any]:
-    """A new draft's columns, pending approval."""
-    contact = plan.contact
-    return {
-        "id": new_id(),  # known now, so the activity entry needs no flush of its own
-        "workspace_id": current_workspace(session),
-        "agent_id": agent.id,
-        "task_id": task_id,
-        "contact_id": contact.id,
-        "opportunity_id": opportunity.id,
-        "channel": plan.channel,
-        "recipient": plan.recipient,
-        "subject": result.subject,
-        "message_body": result.body,
-        "personalization_context": {
-            "facts": [f.field for f in plan.facts],
-            "reasoning": result.reasoning,
-            "writer": result.writer,
-        },
-        "claims": [c.model_dump() for c in result.claims],
-        "flags": list(result.flags),
+    def _auto_approves(self, result: DraftResult) -> bool:
         # Any flag (injection, fallback, regeneration) means a person must read it first.
-        "status": "pending_approval",
-        "suggested_send_at": suggest_send_time(
-            now=now,
-            event_start=event.start_date if event else None,
-            recipient_tz=contact.timezone,
-            business_hours=config.sending_hours,
-            default_tz=default_tz,
-        ),
-        "writer": result.writer,
-        "created_at": now,
-        "updated_at": now,
-    }
+        return self.config.autoApprove and not result.flags
 
+    def _values(self, plan: Planned, result: DraftResult) -> dict[str, Any]:
+        """A new draft's columns, pending approval."""
+        return {
+            "id": new_id(),  # known now, so the activity entry needs no flush of its own
+            "workspace_id": current_workspace(self.session),
+            "agent_id": self.agent.id,
+            "task_id": self.task_id,
+            "contact_id": plan.contact.id,
+            "opportunity_id": self.opportunity.id,
+            "channel": plan.channel,
+            "recipient": plan.recipient,
+            "subject": result.subject,
+            "message_body": result.body,
+            "personalization_context": {
+                "facts": [f.field for f in plan.facts],
+                "reasoning": result.reasoning,
+                "writer": result.writer,
+            },
+            "claims": [c.model_dump() for c in result.claims],
+            "flags": list(result.flags),
+            "status": "pending_approval",
+            "suggested_send_at": suggest_send_time(
+                now=self.now,
+                event_start=self.event.start_date if self.event else None,
+                recipient_tz=plan.contact.timezone,
+                business_hours=self.config.sending_hours,
+                default_tz=self.default_tz,
+            ),
+            "writer": result.writer,
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
 
-def _record_drafted(
-    session: Session,
-    clock: Clock,
-    agent: Agent,
-    draft_id: uuid.UUID,
-    status: str,
-    plan: Planned,
-    result: DraftResult,
-    task_id: uuid.UUID | None,
-) -> None:
-    activity.record(
-        session=session,
-        clock=clock,
-        agent_id=agent.id,
-        activity_type="draft_created",
-        description=f"Drafted a {plan.channel} message to {plan.contact.full_name}"
-        + (" (auto-approved)" if status == "approved" else ""),
-        details={"status": status, "flags": list(result.flags), "writer": result.writer},
-        task_id=task_id,
-        entity_type="outreach_draft",
-        entity_id=draft_id,
-    )
+    def _record(self, draft_id: uuid.UUID, status: str, plan: Planned, result: DraftResult) -> None:
+        activity.record(
+            session=self.session,
+            clock=self.clock,
+            agent_id=self.agent.id,
+            activity_type="draft_created",
+            description=f"Drafted a {plan.channel} message to {plan.contact.full_name}"
+            + (" (auto-approved)" if status == "approved" else ""),
+            details={"status": status, "flags": list(result.flags), "writer": result.writer},
+            task_id=self.task_id,
+            entity_type="outreach_draft",
+            entity_id=draft_id,
+        )
 
 
 def create_drafts(
@@ -535,7 +473,17 @@ def create_drafts(
         sender_company=sender_company,
     )
     guard: AbstractContextManager[object] = lock if lock is not None else nullcontext()
-    now = clock.now()
+    store = DraftStore(
+        session=session,
+        clock=clock,
+        agent=agent,
+        config=config,
+        opportunity=opportunity,
+        event=event,
+        now=clock.now(),
+        default_tz=default_tz,
+        task_id=task_id,
+    )
     created: list[OutreachDraft] = []
     outcomes: list[DraftResult | StopWork] = []
     stop: StopWork | None = None
@@ -546,21 +494,7 @@ def create_drafts(
             stop = stop or outcome
             continue
         with guard:
-            created.append(
-                store_draft(
-                    session=session,
-                    clock=clock,
-                    agent=agent,
-                    config=config,
-                    plan=plan,
-                    result=outcome,
-                    opportunity=opportunity,
-                    event=event,
-                    now=now,
-                    default_tz=default_tz,
-                    task_id=task_id,
-                )
-            )
+            created.append(store.add(plan, outcome))
     if stop is not None:
         remaining = sum(1 for o in outcomes if isinstance(o, StopWork))
         raise DraftingStopped(
