@@ -184,31 +184,33 @@ def test_two_tasks_for_one_opportunity_write_to_each_person_once(ctx: AppContext
     assert {_task(mctx, t).status for t in (first, second)} == {"completed"}
 
 
-def test_a_fast_model_gets_few_calls_at_once_once_its_speed_is_known(ctx: AppContext) -> None:
-    # Each answer takes 50 ms here, so calls handed to the pool together overlap at the server.
-    with ModelServer(grounded(delay=0.05)) as server:
-        mctx = model_context(ctx, server, llm_concurrency=16, llm_requests_per_second=1000)
-        # What earlier batches of this process learnt: calls of ~4 ms, ~2 ms of them ours.
+def _draft_twelve(
+    ctx: AppContext, *, delay: float, concurrency: int, learnt: tuple[float, float]
+) -> tuple[int, float]:
+    """Twelve drafts from a model answering after ``delay`` s, once the process has learnt
+    calls of ``learnt`` (wall, CPU) seconds; the most calls in flight and the time taken.
+    The rate never binds: only the window can keep calls back."""
+    with ModelServer(grounded(delay=delay)) as server:
+        mctx = model_context(ctx, server, llm_concurrency=concurrency, llm_requests_per_second=1000)
         for _ in range(WARM_UP):
-            shared_window(16).observe(0.004, 0.002)
-        seeded = reachable_opportunity(mctx, people=12)
-        assign_drafting(mctx, seeded)
-        run_until_idle(mctx)
-    assert len(_drafts(mctx, seeded)) == 12
-    assert server.max_in_flight <= 2  # not 16 threads taking turns on the interpreter lock
-
-
-def test_a_slow_model_gets_the_whole_concurrency(ctx: AppContext) -> None:
-    with ModelServer(grounded(delay=0.2)) as server:
-        # A rate that does not bind: only the window could keep calls back.
-        mctx = model_context(ctx, server, llm_concurrency=6, llm_requests_per_second=100)
-        for _ in range(WARM_UP):
-            shared_window(6).observe(0.2, 0.002)
+            shared_window(concurrency).observe(*learnt)
         seeded = reachable_opportunity(mctx, people=12)
         assign_drafting(mctx, seeded)
         started = time.monotonic()
         run_until_idle(mctx)
         took = time.monotonic() - started
     assert len(_drafts(mctx, seeded)) == 12
-    assert server.max_in_flight == 6
+    return server.max_in_flight, took
+
+
+def test_a_fast_model_gets_few_calls_at_once_once_its_speed_is_known(ctx: AppContext) -> None:
+    # Calls of ~4 ms, ~2 ms of them ours, learnt earlier; the 50 ms answers here make calls
+    # handed to the pool together overlap at the server.
+    in_flight, _ = _draft_twelve(ctx, delay=0.05, concurrency=16, learnt=(0.004, 0.002))
+    assert in_flight <= 2  # not 16 threads taking turns on the interpreter lock
+
+
+def test_a_slow_model_gets_the_whole_concurrency(ctx: AppContext) -> None:
+    in_flight, took = _draft_twelve(ctx, delay=0.2, concurrency=6, learnt=(0.2, 0.002))
+    assert in_flight == 6
     assert took < 12 * 0.2  # calls overlapped: two waves of six, not twelve in a row

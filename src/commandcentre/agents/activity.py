@@ -69,7 +69,7 @@ def record(
         "created_at": clock.now(),
     }
     entry: ActivityEntry | None = None
-    if ROWS_KEY in session.info:
+    if rows_deferred(session):
         add_rows(session, ActivityEntry, [values])
     else:
         entry = ActivityEntry(**values)
@@ -125,7 +125,8 @@ def add_rows(session: Session, model: type[Any], rows: Sequence[dict[str, Any]])
 
 
 def row_is_live(session: Session, row_id: uuid.UUID) -> bool:
-    """Whether a row added in this transaction still stands (None: rows are not deferred)."""
+    """Whether a row added in this transaction still stands (False when rows are not
+    deferred)."""
     store: _Rows | None = session.info.get(ROWS_KEY)
     return store is not None and row_id in store.live
 
