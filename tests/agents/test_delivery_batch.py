@@ -10,16 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from cctest.outreach import Drafted, seed_drafts
+from cctest.outreach import Drafted, refuse_writes_for, seed_drafts
 from cctest.runtime import pumps
 from commandcentre.agents import delivery
-from commandcentre.agents.base import AgentContext
 from commandcentre.agents.bus import Bus
 from commandcentre.agents.models import ActivityEntry, Agent, AgentMessage, AgentMetrics
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session, workspace_session
-from commandcentre.followups.agent import FollowupAgent
 from commandcentre.followups.models import FollowUp
 
 
@@ -180,26 +178,6 @@ def test_a_lost_claim_is_not_delivered(ctx: AppContext) -> None:
         )
         == "delivered"
     )
-
-
-def refuse_writes_for(monkeypatch: pytest.MonkeyPatch, poisoned: set[str]) -> None:
-    """The Follow-up agent handles the notices about these drafts as usual, then adds a row
-    the database refuses (when it is written, not when it is made)."""
-    original = FollowupAgent.handle_message
-
-    def handle(self: FollowupAgent, ctx: AgentContext, message: AgentMessage) -> None:
-        original(self, ctx, message)
-        if message.payload.get("originalOutreachId") in poisoned:
-            ctx.session.add(
-                FollowUp(
-                    agent_id=ctx.agent.id,
-                    contact_id=uuid.uuid4(),
-                    followup_type="not-a-type",
-                    scheduled_at=ctx.clock.now(),
-                )
-            )
-
-    monkeypatch.setattr(FollowupAgent, "handle_message", handle)
 
 
 def test_a_message_whose_writes_the_database_refuses_costs_only_that_message(

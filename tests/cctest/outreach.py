@@ -6,13 +6,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from cctest.runtime import Seeded, seed_opportunity
-from commandcentre.agents.models import Agent
+from commandcentre.agents.base import AgentContext
+from commandcentre.agents.models import Agent, AgentMessage
 from commandcentre.agents.pumps import Pumps
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
+from commandcentre.followups.agent import FollowupAgent
+from commandcentre.followups.models import FollowUp
 from commandcentre.intel.models import Contact
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.outreach import drafts, review
@@ -152,3 +156,23 @@ def send_first_message(ctx: AppContext, drafted: Drafted) -> Pumps:
     pumps = outbox_pumps(ctx)
     settle(pumps)
     return pumps
+
+
+def refuse_writes_for(monkeypatch: pytest.MonkeyPatch, poisoned: set[str]) -> None:
+    """The Follow-up agent handles the notices about these drafts as usual, then adds a row
+    the database refuses (when it is written, not when it is made)."""
+    original = FollowupAgent.handle_message
+
+    def handle(self: FollowupAgent, ctx: AgentContext, message: AgentMessage) -> None:
+        original(self, ctx, message)
+        if message.payload.get("originalOutreachId") in poisoned:
+            ctx.session.add(
+                FollowUp(
+                    agent_id=ctx.agent.id,
+                    contact_id=uuid.uuid4(),
+                    followup_type="not-a-type",
+                    scheduled_at=ctx.clock.now(),
+                )
+            )
+
+    monkeypatch.setattr(FollowupAgent, "handle_message", handle)

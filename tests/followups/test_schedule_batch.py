@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select
 
-from cctest.outreach import second_draft, seed_drafts
+from cctest.outreach import refuse_writes_for, second_draft, seed_drafts
 from cctest.runtime import pumps
 from commandcentre.agents.base import AgentContext
 from commandcentre.agents.bus import Bus
@@ -98,22 +98,7 @@ def test_a_sequence_rolled_back_with_its_message_does_not_hold_back_the_contacts
     drafted = seed_drafts(ctx, 1)
     second_id = second_draft(ctx, drafted, "sent")
     first_id = drafted.draft_ids[0]
-    original = FollowupAgent.handle_message
-
-    def handle(self: FollowupAgent, agent_ctx: AgentContext, message: AgentMessage) -> None:
-        original(self, agent_ctx, message)
-        if message.payload.get("originalOutreachId") == str(first_id):
-            # A row the database refuses when it is written.
-            agent_ctx.session.add(
-                FollowUp(
-                    agent_id=agent_ctx.agent.id,
-                    contact_id=uuid.uuid4(),
-                    followup_type="not-a-type",
-                    scheduled_at=agent_ctx.clock.now(),
-                )
-            )
-
-    monkeypatch.setattr(FollowupAgent, "handle_message", handle)
+    refuse_writes_for(monkeypatch, {str(first_id)})
     _notify(ctx, drafted.workspace_id, drafted.seeded.agents["outreach"], [first_id, second_id])
     assert pumps(ctx).process_messages() == 2
     with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
