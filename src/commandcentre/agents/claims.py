@@ -73,16 +73,33 @@ def hold_all(
     """``hold`` for a batch: lock the rows still ours and load them, one UPDATE … RETURNING."""
     if not row_ids:
         return []
+    return list(session.scalars(_hold(model, row_ids, conditions).returning(model)))
+
+
+def hold_columns(
+    session: Session,
+    model: type[Any],
+    row_ids: Sequence[uuid.UUID],
+    *,
+    conditions: Sequence[ColumnElement[bool]],
+    columns: Sequence[Any],
+) -> list[Any]:
+    """``hold_all`` reading only ``columns`` of the rows (tuples, not loaded objects)."""
+    if not row_ids:
+        return []
+    return list(session.execute(_hold(model, row_ids, conditions).returning(*columns)))
+
+
+def _hold(
+    model: type[Any], row_ids: Sequence[uuid.UUID], conditions: Sequence[ColumnElement[bool]]
+) -> Any:
     table: Any = model
-    return list(
-        session.scalars(
-            update(table)
-            .where(table.id.in_(row_ids), *conditions)
-            # A no-op assignment: the point is the lock and the ownership check.
-            .values(claimed_by=table.claimed_by)
-            .returning(table)
-            .execution_options(synchronize_session=False)
-        )
+    return (
+        update(table)
+        .where(table.id.in_(row_ids), *conditions)
+        # A no-op assignment: the point is the lock and the ownership check.
+        .values(claimed_by=table.claimed_by)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -400,13 +400,12 @@ def _hold_all(session: Session, send_ids: Sequence[uuid.UUID], worker: str) -> l
     finds out now rather than after it acted.
     """
     claims.as_system(session)
-    rows = session.execute(
-        update(Send)
-        .where(Send.id.in_(send_ids), Send.status == "claimed", Send.claimed_by == worker)
-        # A no-op assignment: the point is the lock and the ownership check.
-        .values(claimed_by=Send.claimed_by)
-        .returning(*HELD_COLUMNS)
-        .execution_options(synchronize_session=False)
+    rows = claims.hold_columns(
+        session,
+        Send,
+        send_ids,
+        conditions=[Send.status == "claimed", Send.claimed_by == worker],
+        columns=HELD_COLUMNS,
     )
     held = {send.id: send for send in (Held(*row) for row in rows)}
     return [held[send_id] for send_id in send_ids if send_id in held]
