@@ -280,8 +280,14 @@ class Workflow:
             transport=transport_from_settings(ctx.settings),
             worker="bench-worker",
         )
+        # Batches as `commandcentre worker` sizes them.
         self.pumps = Pumps(
-            factory=ctx.session_factory, clock=ctx.clock, worker="bench-worker", sends=sender
+            factory=ctx.session_factory,
+            clock=ctx.clock,
+            worker="bench-worker",
+            sends=sender,
+            task_batch=ctx.settings.task_batch,
+            message_batch=ctx.settings.message_batch,
         )
 
     def _until_idle(self, *pumps: Callable[[], int]) -> None:

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     task_batch: int = Field(
         default=25, ge=1, le=500, description="Agent tasks a worker claims and commits together."
     )
+    message_batch: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Agent messages a worker claims and delivers in one transaction.",
+    )
     due_seconds: float = Field(
         default=1.0,
         gt=0,

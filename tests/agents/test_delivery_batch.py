@@ -4,6 +4,7 @@ own message, the others' effects commit, and every row lands in its own workspac
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -213,3 +214,15 @@ def test_a_message_whose_writes_the_database_refuses_costs_only_that_message(
         planned = {r.original_outreach_id for r in session.scalars(select(FollowUp))}
     assert planned == set(drafted.draft_ids)
     assert received(ctx, drafted.seeded.agents["followup"]) == (5, 10)
+
+
+def test_a_pump_call_delivers_at_most_its_batch_of_messages(ctx: AppContext) -> None:
+    drafted = seed_drafts(ctx, 5)
+    ids = notify_sent(ctx, drafted, drafted.draft_ids)
+    small = replace(pumps(ctx), message_batch=3)
+
+    assert small.process_messages() == 3
+    assert sorted(m.status for m in messages(ctx).values()) == ["delivered"] * 3 + ["pending"] * 2
+    assert small.process_messages() == 2
+    assert {messages(ctx)[i].status for i in ids} == {"delivered"}
+    assert small.process_messages() == 0

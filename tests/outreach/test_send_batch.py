@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from cctest.outreach import Drafted, drain, outbox_sender, seed_drafts
 from commandcentre.agents.models import Agent, AgentMessage, AgentMetrics
+from commandcentre.agents.pumps import Pumps
 from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
@@ -18,7 +19,7 @@ from commandcentre.outreach import suppression
 from commandcentre.outreach.channels.email import Channel, SendReceipt, outbox_filename
 from commandcentre.outreach.dispatch import Sender
 from commandcentre.outreach.models import Send
-from commandcentre.outreach.transport import outbox_dir
+from commandcentre.outreach.transport import outbox_dir, transport_from_settings
 
 
 def _sends(ctx: AppContext, drafted: Drafted) -> list[Send]:
@@ -206,3 +207,20 @@ def test_every_attempt_starts_from_a_committed_in_flight_row_with_its_message_id
     assert [s.status for s in sends] == ["sent"] * 3
     assert all(s.mailbox_id is not None and s.started_at is not None for s in sends)
     assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in sends)
+
+
+def test_the_pump_claims_as_many_sends_as_its_transport_takes_at_a_time(ctx: AppContext) -> None:
+    drafted = seed_drafts(ctx, 25, approve=True)
+    sender = outbox_sender(ctx)
+    smtp = transport_from_settings(ctx.settings.model_copy(update={"smtp_host": "mail.example"}))
+    # A local outbox takes a large batch; SMTP, a connection per message, a smaller one.
+    assert sender.transport.batch > 25 > smtp.batch
+
+    slow = replace(sender, transport=replace(sender.transport, batch=10))
+    pumps = Pumps(factory=ctx.session_factory, clock=ctx.clock, worker="w", sends=slow)
+    assert pumps.process_sends() == 10
+    assert len(_outbox(ctx)) == 10
+
+    pumps = replace(pumps, sends=sender)
+    assert pumps.process_sends() == 15
+    assert {s.status for s in _sends(ctx, drafted)} == {"sent"}

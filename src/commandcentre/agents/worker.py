@@ -105,6 +105,7 @@ def _register(queue: Huey, ctx: AppContext) -> JobQueue:
         stop=stop,
         sends=sends,
         task_batch=ctx.settings.task_batch,
+        message_batch=ctx.settings.message_batch,
     )
 
     def pump_tasks() -> int:
