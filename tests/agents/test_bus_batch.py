@@ -123,3 +123,35 @@ def test_deferred_rows_go_in_table_order_whatever_order_they_were_added(
             select(ActivityEntry).where(ActivityEntry.message_id == message_id)
         ).one()
     assert entry.description == "names a message added after it"
+
+
+def test_a_deferral_inside_another_leaves_its_rows_to_the_outer_one(ctx: AppContext) -> None:
+    drafted = seed_drafts(ctx, 1)
+
+    def entry(note: str) -> dict[str, object]:
+        return {
+            "id": new_id(),
+            "workspace_id": drafted.workspace_id,
+            "activity_type": "note",
+            "description": note,
+            "created_at": ctx.clock.now(),
+        }
+
+    with workspace_session(ctx.session_factory, drafted.workspace_id) as session:
+
+        def stored() -> set[str]:
+            # Straight on the connection: an ORM query would write the held rows first.
+            found = session.connection().scalars(
+                select(ActivityEntry.description).where(ActivityEntry.activity_type == "note")
+            )
+            return set(found)
+
+        with activity.deferred_rows(session):
+            with activity.deferred_rows(session):
+                activity.add_rows(session, ActivityEntry, [entry("inner")])
+            # Still held by the outer deferral, which keeps deferring.
+            assert activity.rows_deferred(session)
+            assert stored() == set()
+            activity.add_rows(session, ActivityEntry, [entry("outer")])
+        assert not activity.rows_deferred(session)
+        assert stored() == {"inner", "outer"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from commandcentre.llm.grounding import check_claims, looks_like_instructions
+from commandcentre.llm.grounding import check_claims, looks_like_instructions, normalise
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.types import Claim, DraftRequest, DraftResult, Fact
 from commandcentre.llm.writer import check, draft_with_grounding
@@ -32,6 +32,22 @@ def claim(text: str, field: str) -> Claim:
 
 
 # --- check_claims ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Data, AI & Cloud: 2026!", "data ai cloud 2026"),
+        ("  tabs\tand\nnew  lines_too ", "tabs and new lines too"),
+        ("Straße — Café №5", "strasse café no5"),  # casefolded; NFKC spells out №
+        ("ﬁnance e\u0301tude", "finance étude"),  # a ligature and a combining accent
+        ("ΣΊΣΥΦΟΣ € 100 😀", "σίσυφοσ 100"),
+        ("\x00control\x7fchars\u200b", "control chars"),
+        ("", ""),
+    ],
+)
+def test_normalised_text_keeps_letters_and_digits_only(text: str, expected: str) -> None:
+    assert normalise(text) == expected
 
 
 def test_literal_and_substring_claims_are_supported() -> None:

@@ -103,8 +103,12 @@ def deferred_rows(session: Session) -> Iterator[None]:
 
     Written before any ORM query runs (like autoflush) and by write_rows, which a
     savepoint's owner calls before releasing it; rows_mark and rows_rollback forget what a
-    rolled-back savepoint added, so nothing outlives the savepoint it belongs to.
+    rolled-back savepoint added, so nothing outlives the savepoint it belongs to. Inside
+    another deferral, the outer one keeps and writes the rows.
     """
+    if ROWS_KEY in session.info:
+        yield
+        return
     session.info[ROWS_KEY] = _Rows()
     try:
         yield

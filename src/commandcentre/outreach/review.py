@@ -200,8 +200,10 @@ def bulk_approve(
         draft.approval_hash = approval_hash(draft.recipient, draft.subject, draft.message_body)
         approved.append(draft)
     sending.enqueue_many(session, clock, approved)
-    for draft in approved:
-        _record(session, clock, draft, "draft_approved", "Approved")
+    # The log entries as plain rows, one statement for the lot.
+    with activity.deferred_rows(session):
+        for draft in approved:
+            _record(session, clock, draft, "draft_approved", "Approved")
     return [
         BulkOutcome(draft_id, False, refused[draft_id])
         if draft_id in refused
