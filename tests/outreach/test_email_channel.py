@@ -23,7 +23,12 @@ from commandcentre.outreach.channels import (
     SendOutcome,
     SmtpChannel,
 )
-from commandcentre.outreach.channels.email import _wire_policy, outbox_filename
+from commandcentre.outreach.channels.email import (
+    BatchChannel,
+    SendReceipt,
+    _wire_policy,
+    outbox_filename,
+)
 from commandcentre.outreach.compose import compose_email
 
 # Short enough to keep every test well under a second, long enough for a loaded CI box.
@@ -327,6 +332,38 @@ def test_outbox_keeps_distinct_messages_apart(tmp_path: Path) -> None:
     channel.send(_message())
     channel.send(_message())
     assert len(list(tmp_path.glob("*.eml"))) == 2
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_outbox_takes_a_batch_with_each_outcome_in_its_place(tmp_path: Path) -> None:
+    channel = OutboxChannel(tmp_path)
+    earlier, first, second = _message(), _message(), _message()
+    broken = _message()
+    del broken["Message-ID"]
+    channel.send(earlier)
+
+    outcomes = channel.send_all([first, broken, earlier, second])
+
+    assert isinstance(channel, BatchChannel)
+    assert len(outcomes) == 4
+    sent, refused, again, last = outcomes
+    assert isinstance(refused, ValueError)
+    assert "Message-ID" in str(refused)
+    assert isinstance(sent, SendReceipt)
+    assert isinstance(again, SendReceipt)
+    assert isinstance(last, SendReceipt)
+    assert [r.message_id for r in (sent, again, last)] == [
+        str(m["Message-ID"]) for m in (first, earlier, second)
+    ]
+    assert again.detail == "already in outbox"
+    assert {r.outcome for r in (sent, again, last)} == {SendOutcome.sent}
+    # Every receipt's file is complete once send_all returns; nothing half-written remains.
+    for receipt, message in ((sent, first), (last, second)):
+        assert receipt.location is not None
+        stored = message_from_bytes(Path(receipt.location).read_bytes(), policy=policy.default)
+        assert stored["Message-ID"] == message["Message-ID"]
+        assert stored.get_content().splitlines() == message.get_content().splitlines()
+    assert len(list(tmp_path.glob("*.eml"))) == 3
     assert not list(tmp_path.glob(".tmp-*"))
 
 

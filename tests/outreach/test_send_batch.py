@@ -3,6 +3,7 @@ attempts, then one record; each send still gets exactly its own outcome."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
@@ -16,7 +17,12 @@ from commandcentre.clock import ManualClock
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import workspace_session
 from commandcentre.outreach import suppression
-from commandcentre.outreach.channels.email import Channel, SendReceipt, outbox_filename
+from commandcentre.outreach.channels.email import (
+    Channel,
+    OutboxChannel,
+    SendReceipt,
+    outbox_filename,
+)
 from commandcentre.outreach.dispatch import Sender
 from commandcentre.outreach.models import Send
 from commandcentre.outreach.transport import outbox_dir, transport_from_settings
@@ -224,3 +230,47 @@ def test_the_pump_claims_as_many_sends_as_its_transport_takes_at_a_time(ctx: App
     pumps = replace(pumps, sends=sender)
     assert pumps.process_sends() == 15
     assert {s.status for s in _sends(ctx, drafted)} == {"sent"}
+
+
+@dataclass
+class _FailingOne:
+    """The outbox taking the batch at once, except that the disk fails for one message."""
+
+    inner: OutboxChannel
+    fail_to: str
+    calls: int = 0
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        raise AssertionError("a batch channel is given the whole batch")
+
+    def send_all(self, messages: Sequence[EmailMessage]) -> list[SendReceipt | Exception]:
+        self.calls += 1
+        kept = [m for m in messages if m["To"] != self.fail_to]
+        written = iter(self.inner.send_all(kept))
+        return [
+            OSError("disk full") if m["To"] == self.fail_to else next(written) for m in messages
+        ]
+
+
+def test_a_batch_channel_gets_the_batch_at_once_and_a_failed_message_is_settled_alone(
+    ctx: AppContext, clock: ManualClock
+) -> None:
+    ctx.settings.mail_reconcile_delay_seconds = 0
+    drafted = seed_drafts(ctx, 4, approve=True)
+    sender = outbox_sender(ctx)
+    assert isinstance(sender.transport.channel, OutboxChannel)
+    failing = _FailingOne(sender.transport.channel, "person1@helix.example")
+    batch = replace(sender, transport=replace(sender.transport, channel=failing))
+
+    assert batch.process(limit=20) == 4
+    assert failing.calls == 1
+    by_recipient = {s.recipient: s for s in _sends(ctx, drafted)}
+    assert by_recipient.pop("person1@helix.example").status == "unknown"
+    assert {s.status for s in by_recipient.values()} == {"sent"}
+    assert len(_outbox(ctx)) == 3
+
+    # The outbox shows it never left, so it goes again, once, under its Message-ID.
+    drain(sender)
+    sends = _sends(ctx, drafted)
+    assert [s.status for s in sends] == ["sent"] * 4
+    assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in sends)
