@@ -280,10 +280,18 @@ class GuardedWriter:
         self._stale: dict[str, LlmCacheEntry] = {}
         # Entries read ahead for a batch of requests (None: known to be missing).
         self._known: dict[str, LlmCacheEntry | None] = {}
+        # The keys prefetch computed, by request object (held, so its id is not reused).
+        self._keys: dict[int, tuple[DraftRequest, str]] = {}
+
+    def _key(self, request: DraftRequest) -> str:
+        known = self._keys.pop(id(request), None)
+        if known is not None and known[0] is request:
+            return known[1]
+        return cache_key(self.inner.name, request)
 
     def draft(self, request: DraftRequest) -> DraftResult:
-        key = cache_key(self.inner.name, request)
         with self.lock:
+            key = self._key(request)
             hit = self._cached(key)
             if hit is not None:
                 # The stored result names who wrote it, which is what the original row recorded.
@@ -394,6 +402,10 @@ class GuardedWriter:
         """Read the cache entries of ``requests`` in one query, so each draft looks its
         entry up in memory. Another worker's entry written meanwhile is simply not seen."""
         keys = [cache_key(self.inner.name, request) for request in requests]
+        # Each draft looks its key up instead of computing it again.
+        self._keys.update(
+            (id(request), (request, key)) for request, key in zip(requests, keys, strict=True)
+        )
         found = {
             entry.cache_key: entry
             for entry in self.session.scalars(

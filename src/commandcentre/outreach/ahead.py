@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from commandcentre.agents import activity, claims
@@ -264,19 +264,8 @@ class _WorkspaceRun:
     def _renew(self, session: Session, task_ids: set[uuid.UUID]) -> set[uuid.UUID]:
         """Lock the tasks still ours and push their leases on; the rest were lost."""
         until = self.prep.clock.now() + self.prep.lease
-        return set(
-            session.scalars(
-                update(AgentTask)
-                .where(
-                    AgentTask.id.in_(task_ids),
-                    AgentTask.status == "in_progress",
-                    AgentTask.claimed_by == self.prep.worker,
-                )
-                .values(lease_expires_at=until)
-                .returning(AgentTask.id)
-                .execution_options(synchronize_session=False)
-            )
-        )
+        params = {"task_ids": list(task_ids), "worker": self.prep.worker, "until": until}
+        return set(session.scalars(_RENEW, params))
 
     def _take(
         self, session: Session, job: _Job, plan: drafts.Planned, answer: Answer, now: datetime
@@ -302,6 +291,20 @@ class _WorkspaceRun:
             task_id=job.task.id,
         )
         job.ahead.drafted.append(store.add_row(plan, answer))
+
+
+# Built once: it runs at every commit, and building it costs more than running it.
+_RENEW = (
+    update(AgentTask)
+    .where(
+        AgentTask.id.in_(bindparam("task_ids", expanding=True)),
+        AgentTask.status == "in_progress",
+        AgentTask.claimed_by == bindparam("worker"),
+    )
+    .values(lease_expires_at=bindparam("until"))
+    .returning(AgentTask.id)
+    .execution_options(synchronize_session=False)
+)
 
 
 class _Calls:
