@@ -66,6 +66,11 @@ def test_reports_from_many_threads_are_all_counted() -> None:
     assert window.size() == 3
 
 
-def test_one_window_per_concurrency_in_a_process() -> None:
-    assert shared_window(8) is shared_window(8)
-    assert shared_window(8) is not shared_window(16)
+def test_one_window_per_model_and_concurrency_in_a_process() -> None:
+    assert shared_window(8, "local|http://a|m") is shared_window(8, "local|http://a|m")
+    assert shared_window(8, "local|http://a|m") is not shared_window(16, "local|http://a|m")
+    # What a fast model taught does not hold back a slow one.
+    fast = shared_window(32, "local|http://fast|m")
+    _observe(fast, 20, 0.003, 0.001)
+    assert fast.size() == 3
+    assert shared_window(32, "remote|http://slow|m").size() == 32

@@ -26,7 +26,7 @@ from commandcentre.agents.models import AgentTask
 from commandcentre.context import AppContext
 from commandcentre.db.scoping import system_session, workspace_session
 from commandcentre.llm.models import LlmUsage
-from commandcentre.llm.window import WARM_UP, shared_window
+from commandcentre.llm.window import WARM_UP, model_of, shared_window
 from commandcentre.outreach.models import OutreachDraft, Suppression
 
 WAIT = 10.0
@@ -193,7 +193,7 @@ def _draft_twelve(
     with ModelServer(grounded(delay=delay)) as server:
         mctx = model_context(ctx, server, llm_concurrency=concurrency, llm_requests_per_second=1000)
         for _ in range(WARM_UP):
-            shared_window(concurrency).observe(*learnt)
+            shared_window(concurrency, model_of(mctx.settings)).observe(*learnt)
         seeded = reachable_opportunity(mctx, people=12)
         assign_drafting(mctx, seeded)
         started = time.monotonic()

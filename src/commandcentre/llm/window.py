@@ -18,6 +18,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from commandcentre.settings import Settings
 
 FLOOR = 2
 WARM_UP = 8
@@ -52,18 +56,24 @@ class CallWindow:
         return max(min(FLOOR, self.ceiling), min(self.ceiling, calls))
 
 
-_WINDOWS: dict[int, CallWindow] = {}
+_WINDOWS: dict[tuple[str, int], CallWindow] = {}
 _WINDOWS_LOCK = threading.Lock()
 
 
-def shared_window(ceiling: int) -> CallWindow:
-    """The process's window for calls made ``ceiling`` at a time at most: what one batch
-    learned about the model's speed, the next starts with."""
+def shared_window(ceiling: int, model: str = "") -> CallWindow:
+    """The process's window for calls to ``model`` (whatever names it: provider, endpoint
+    and model) made ``ceiling`` at a time at most: what one batch learned about that model's
+    speed, the next starts with. Another model starts from nothing known."""
     with _WINDOWS_LOCK:
-        window = _WINDOWS.get(ceiling)
+        window = _WINDOWS.get((model, ceiling))
         if window is None:
-            window = _WINDOWS[ceiling] = CallWindow(ceiling)
+            window = _WINDOWS[(model, ceiling)] = CallWindow(ceiling)
         return window
+
+
+def model_of(settings: Settings) -> str:
+    """What a window learns the speed of: the configured provider, endpoint and model."""
+    return "|".join((settings.llm_provider, settings.llm_base_url, settings.llm_model))
 
 
 def forget_windows() -> None:

@@ -42,7 +42,7 @@ from commandcentre.llm.guard import DeferredWrites
 from commandcentre.llm.offline import OfflineWriter
 from commandcentre.llm.retry import StopWork
 from commandcentre.llm.types import DraftResult, Writer
-from commandcentre.llm.window import CallWindow, shared_window
+from commandcentre.llm.window import CallWindow, model_of, shared_window
 from commandcentre.llm.writer import draft_with_grounding
 from commandcentre.outreach import drafts
 from commandcentre.outreach.models import OutreachDraft
@@ -119,7 +119,8 @@ class _WorkspaceRun:
             # The planned rows are used after each commit; reloading them would cost a query
             # each, and the plan is meant to be a snapshot anyway.
             session.expire_on_commit = False
-            calls = _Calls(max(1, settings_of(session).llm_concurrency))
+            settings = settings_of(session)
+            calls = _Calls(max(1, settings.llm_concurrency), model_of(settings))
             jobs: list[_Job] = []
             try:
                 for job in self._plan(session):
@@ -312,9 +313,9 @@ class _Calls:
     once as the model's speed calls for (``llm.window``), and each answer reports itself on
     one queue (waiting on the whole set of futures would walk all of them at every answer)."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, model: str) -> None:
         self.pool = drafts.shared_pool(concurrency)
-        self.window = shared_window(concurrency)
+        self.window = shared_window(concurrency, model)
         self.fallback = OfflineWriter()
         self.backlog: deque[tuple[_Job, drafts.Planned]] = deque()
         self.futures: list[Future[Answer]] = []
