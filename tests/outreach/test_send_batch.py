@@ -274,3 +274,37 @@ def test_a_batch_channel_gets_the_batch_at_once_and_a_failed_message_is_settled_
     sends = _sends(ctx, drafted)
     assert [s.status for s in sends] == ["sent"] * 4
     assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in sends)
+
+
+@dataclass
+class _ShortAnswer:
+    """A batch channel with a bug: it writes every message but reports on only the first."""
+
+    inner: OutboxChannel
+
+    def send(self, message: EmailMessage) -> SendReceipt:
+        raise AssertionError("a batch channel is given the whole batch")
+
+    def send_all(self, messages: Sequence[EmailMessage]) -> list[SendReceipt | Exception]:
+        return self.inner.send_all(messages)[:1]
+
+
+def test_a_batch_channel_that_miscounts_leaves_every_send_to_reconciliation(
+    ctx: AppContext,
+) -> None:
+    ctx.settings.mail_reconcile_delay_seconds = 0
+    drafted = seed_drafts(ctx, 3, approve=True)
+    sender = outbox_sender(ctx)
+    assert isinstance(sender.transport.channel, OutboxChannel)
+    buggy = replace(
+        sender, transport=replace(sender.transport, channel=_ShortAnswer(sender.transport.channel))
+    )
+
+    buggy.process(limit=20)
+    assert {s.status for s in _sends(ctx, drafted)} == {"unknown"}
+
+    # Each file is found in the outbox: sent, and none of them twice.
+    drain(sender)
+    sends = _sends(ctx, drafted)
+    assert [s.status for s in sends] == ["sent"] * 3
+    assert _outbox(ctx) == sorted(outbox_filename(s.message_id or "") for s in sends)

@@ -255,6 +255,8 @@ class Sender:
         ]
         try:
             results = channel.send_all([item.message for item in going])
+            if len(results) != len(going):
+                raise RuntimeError(f"{len(results)} outcomes for {len(going)} messages")
         except Exception as exc:  # a transport bug must not strand the rows in flight
             results = [exc] * len(going)
         for item, result in zip(going, results, strict=True):

@@ -106,8 +106,8 @@ class OutboxChannel:
         """``send`` for each message, the receipt or the error in the same order.
 
         Each file is on disk (flushed with fsync) before this returns. The files are
-        written side by side: a disk flush then covers several of them, which halves the
-        time a batch waits for the disk.
+        written side by side: a disk flush then covers several of them, so a batch waits
+        for the disk about half as long.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         outcomes: list[SendReceipt | Exception] = []
@@ -143,14 +143,14 @@ class OutboxChannel:
         return outcomes
 
 
+# Threads wait on the disk with the interpreter lock released; a few in flight are enough
+# for the disk to flush them together.
+_DISK_WRITERS = 8
+
+
 @functools.cache
 def _disk_writers() -> ThreadPoolExecutor:
-    # Threads wait on the disk with the interpreter lock released; a few in flight are
-    # enough for the disk to flush them together.
     return ThreadPoolExecutor(max_workers=_DISK_WRITERS, thread_name_prefix="outbox")
-
-
-_DISK_WRITERS = 8
 
 
 def _write_durably(directory: Path, target: Path, data: bytes) -> None:
