@@ -416,12 +416,9 @@ class Pipeline:
     def _approving(self) -> None:
         try:
             while not self.done.wait(self.APPROVE_EVERY):
-                self._approve()
+                self.flow.approve()
         except BaseException as exc:  # reported by run()
             self.errors.append(exc)
-
-    def _approve(self) -> None:
-        self.flow.approve()
 
     def _finished(self) -> bool:
         flow = self.flow
@@ -730,57 +727,50 @@ def main(argv: list[str] | None = None) -> int:
     per = args.per_opportunity
     writer = "offline writer" if args.offline else "local model"
 
-    # (a) several times: on a shared machine one run can land far from the others.
-    a_runs = sorted(
-        (
-            run_scenario(
-                f"(a) {writer}, 0 ms",
-                args.workflows,
-                per,
-                latency=0.0,
-                concurrency=args.concurrency,
-                offline=args.offline,
-            )
-            for _ in range(max(1, args.repeat))
-        ),
-        key=lambda run: run.ms_per_workflow,
-    )
-    scenarios = [a_runs[(len(a_runs) - 1) // 2]]  # the median run (the lower of two middles)
-    if not args.offline and args.slow_workflows > 0:
-        for shape in dict.fromkeys((per, args.slow_workflows)):
-            scenarios.append(
-                run_scenario(
-                    f"(b) {args.latency * 1000:.0f} ms x {args.concurrency}, {shape}/opp",
-                    args.slow_workflows,
-                    shape,
-                    latency=args.latency,
-                    concurrency=args.concurrency,
-                    offline=False,
-                )
-            )
-    pipelined: list[Scenario] = []
-    if not args.offline and args.slow_workflows > 0:
-        for shape in dict.fromkeys((per, args.slow_workflows)):
-            pipelined.append(
-                run_pipelined(
-                    f"(b) all at once, {shape}/opp",
-                    args.slow_workflows,
-                    shape,
-                    latency=args.latency,
-                    concurrency=args.concurrency,
-                )
-            )
-    profiled: Scenario | None = None
-    if args.profile:
-        profiled = run_scenario(
-            f"(a) profiled, {writer}",
+    def run_a(label: str, *, profile: bool = False) -> Scenario:
+        return run_scenario(
+            label,
             args.workflows,
             per,
             latency=0.0,
             concurrency=args.concurrency,
             offline=args.offline,
-            profile=True,
+            profile=profile,
         )
+
+    # (a) several times: on a shared machine one run can land far from the others.
+    a_runs = sorted(
+        (run_a(f"(a) {writer}, 0 ms") for _ in range(max(1, args.repeat))),
+        key=lambda run: run.ms_per_workflow,
+    )
+    scenarios = [a_runs[(len(a_runs) - 1) // 2]]  # the median run (the lower of two middles)
+    pipelined: list[Scenario] = []
+    # (b) with the opportunities of --per-opportunity contacts, then as one opportunity.
+    shapes = dict.fromkeys((per, args.slow_workflows))
+    if args.offline or args.slow_workflows <= 0:
+        shapes = {}
+    for shape in shapes:
+        scenarios.append(
+            run_scenario(
+                f"(b) {args.latency * 1000:.0f} ms x {args.concurrency}, {shape}/opp",
+                args.slow_workflows,
+                shape,
+                latency=args.latency,
+                concurrency=args.concurrency,
+                offline=False,
+            )
+        )
+    for shape in shapes:
+        pipelined.append(
+            run_pipelined(
+                f"(b) all at once, {shape}/opp",
+                args.slow_workflows,
+                shape,
+                latency=args.latency,
+                concurrency=args.concurrency,
+            )
+        )
+    profiled = run_a(f"(a) profiled, {writer}", profile=True) if args.profile else None
     print()
     print_table(scenarios)
     a = scenarios[0]
